@@ -1,0 +1,21 @@
+"""Command-line behaviour shared by ``run.py``: our errors become one clear message and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+
+from omegaconf import DictConfig
+
+from peekaboo.errors import PeekabooError
+
+
+def run_reporting_errors(cfg: DictConfig) -> float | None:
+    """Run the job; a PeekabooError is printed without a traceback. Returns mIoU for sweepers (e.g. Optuna)."""
+    from peekaboo.pipeline import run
+
+    try:
+        metrics = run(cfg)
+    except PeekabooError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    return None if metrics is None else metrics.get("mIoU")

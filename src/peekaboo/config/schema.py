@@ -1,0 +1,53 @@
+"""The top-level config schema and the schemas of the small groups (schedule, trainer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import MISSING
+
+from peekaboo.objective import LossConfig
+from peekaboo.params.parametrization import ParamConfig
+
+
+@dataclass
+class ScheduleConfig:
+    """Schema of ``schedule``: how long each optimisation runs and how often the timelapse samples it."""
+
+    name: str = "paper"
+    iterations: int = 300
+    timelapse_every: int = 10  # 0 disables the timelapse
+
+
+@dataclass
+class TrainerConfig:
+    """Schema of ``trainer``: Lightning Trainer arguments plus how many items share one predict step."""
+
+    name: str = "cpu"
+    accelerator: str = "cpu"
+    devices: Any = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    batch_size: int = 1  # items optimised together (their prompts and backgrounds share each UNet call)
+    num_workers: int = 0
+    enable_progress_bar: bool = True
+
+
+@dataclass
+class Config:
+    model: Any = MISSING
+    param: ParamConfig = MISSING
+    optimizer: Any = MISSING
+    loss: LossConfig = MISSING
+    guidance_map: Any = MISSING
+    schedule: ScheduleConfig = MISSING
+    data: Any = MISSING
+    task: Any = MISSING
+    trainer: TrainerConfig = MISSING
+    logger: Any = MISSING
+    seed: int = 0  # item i uses seed + i
+    run_name: str = "peekaboo"  # names the output directory
+    resume: bool = True  # skip items already complete in the output directory
+    print_items: int = 50  # print the per-item table when the run has at most this many items
+    contact_sheet: int = 32  # rows (items) of contact_sheet.png when ground truth exists; 0 disables

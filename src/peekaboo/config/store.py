@@ -1,0 +1,38 @@
+"""Registers every schema in Hydra's ConfigStore.
+
+The primary config (``conf/config.yaml``) starts from ``config_schema``; each YAML preset of a polymorphic
+group names its schema in its own defaults list (e.g. ``conf/model/sd15.yaml`` -> ``schema_stable_diffusion``),
+so an unknown key or a wrongly typed value fails at start-up with the offending key.
+"""
+
+from __future__ import annotations
+
+from hydra.core.config_store import ConfigStore
+
+from peekaboo.config.schema import Config
+from peekaboo.data.folder import FolderDataConfig
+from peekaboo.data.image import ImageDataConfig
+from peekaboo.guides import RGBGuideConfig
+from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
+from peekaboo.optim import AdamConfig, SGDConfig
+from peekaboo.priors.stable_diffusion import StableDiffusionConfig
+from peekaboo.priors.tiny_sd import TinySDConfig
+from peekaboo.tasks.segment import SegmentTaskConfig
+
+SCHEMAS = {
+    "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig},
+    "data": {"image": ImageDataConfig, "folder": FolderDataConfig},
+    "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
+    "guidance_map": {"rgb": RGBGuideConfig},
+    "task": {"segment": SegmentTaskConfig},
+    "logger": {"none": NoLoggerConfig, "wandb": WandbLoggerConfig},
+}
+
+
+def register_configs() -> None:
+    """Idempotent; called before Hydra composes (CLI and tests)."""
+    store = ConfigStore.instance()
+    store.store(name="config_schema", node=Config)
+    for group, schemas in SCHEMAS.items():
+        for name, node in schemas.items():
+            store.store(group=group, name=f"schema_{name}", node=node)

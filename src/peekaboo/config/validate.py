@@ -1,0 +1,63 @@
+"""Start-up checks the schemas cannot express: schedules, ranges and cross-field constraints.
+
+Each failure is a ``ConfigError`` naming the full key, raised before any model or dataset is loaded.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from peekaboo.errors import ConfigError
+from peekaboo.schedules import Schedule
+
+
+def _positive(cfg: DictConfig, key: str, minimum: float = 1) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value is not None and value < minimum:
+        raise ConfigError(key, f"must be >= {minimum}, got {value}")
+
+
+def validate(cfg: DictConfig) -> None:
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        raise ConfigError(err.full_key, "is required but missing (???): set it on the command line") from err
+
+    Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+    if cfg.loss.get("sds") is not None:
+        _validate_sds(cfg.loss.sds, "loss.sds")
+    for key in ("schedule.iterations", "loss.n_backgrounds", "trainer.batch_size"):
+        _positive(cfg, key)
+    _positive(cfg, "schedule.timelapse_every", 0)
+    _positive(cfg, "trainer.num_workers", 0)
+    threshold = OmegaConf.select(cfg, "task.threshold")
+    if threshold is not None and not 0 < threshold < 1:
+        raise ConfigError("task.threshold", f"must lie strictly between 0 and 1, got {threshold}")
+    bilateral = cfg.param.bilateral
+    if bilateral is not None:
+        if bilateral.kernel_size < 1 or bilateral.kernel_size % 2 == 0:
+            raise ConfigError("param.bilateral.kernel_size", f"must be a positive odd integer, got {bilateral.kernel_size}")
+        for key in ("tolerance", "sigma"):
+            if bilateral[key] <= 0:
+                raise ConfigError(f"param.bilateral.{key}", f"must be > 0, got {bilateral[key]}")
+        _positive(cfg, "param.bilateral.iterations", 0)
+
+
+def _validate_sds(sds: DictConfig, key: str) -> None:
+    scale = Schedule.parse(sds.guidance_scale, f"{key}.guidance_scale")
+    low = Schedule.parse(sds.min_step, f"{key}.min_step")
+    high = Schedule.parse(sds.max_step, f"{key}.max_step")
+    if any(v < 0 for v in scale.breakpoints):
+        raise ConfigError(f"{key}.guidance_scale", "must be >= 0")
+    for name, schedule in (("min_step", low), ("max_step", high)):
+        if any(not 0 <= v <= 1 for v in schedule.breakpoints):
+            raise ConfigError(f"{key}.{name}", f"is a fraction of the training timesteps: it must lie in [0, 1], got "
+                                               f"{list(schedule.breakpoints)}")
+    points = sorted(set(low.iterations) | set(high.iterations))
+    for it in points:
+        if low(it) >= high(it):
+            raise ConfigError(f"{key}.min_step", f"must be < {key}.max_step at every iteration; at iteration {it} "
+                                                 f"min_step={low(it):g} >= max_step={high(it):g}")
+    if sds.grad_clip is not None and sds.grad_clip <= 0:
+        raise ConfigError(f"{key}.grad_clip", f"must be > 0 or null, got {sds.grad_clip}")

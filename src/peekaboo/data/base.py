@@ -1,0 +1,47 @@
+"""The item every dataset yields and the collate function that keeps items as a list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Item:
+    """One segmentation (or generation) problem.
+
+    index:    position in the full, unfiltered dataset; the item's seed is ``cfg.seed + index`` so results
+              do not depend on batch size, device count or resumption.
+    item_id:  stable, filesystem-safe name; outputs go to ``<run dir>/items/<item_id>/``.
+    image:    (3, R, R) float32 in [0, 1] at the working resolution R (None for text-only generation).
+    prompts:  one or more prompts; each gets its own mask.
+    mask:     ground truth (H, W) uint8 at the scoring resolution: 0 background, 1 object, 255 void.
+    display:  (H, W, 3) uint8 RGB at the ground truth's resolution, for overlays (None: use ``image``).
+    meta:     free-form, JSON-serialisable facts copied into result.json (source file, crop box, ...).
+    """
+
+    index: int
+    item_id: str
+    image: torch.Tensor | None
+    prompts: list[str]
+    mask: np.ndarray | None = None
+    display: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ItemDataset(Protocol):
+    """What the pipeline needs of a dataset: items by index and every item's id without loading anything."""
+
+    item_ids: list[str]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Item: ...
+
+
+def collate_items(items: list[Item]) -> list[Item]:
+    """Keep a batch as a list: masks and display images differ in size between items."""
+    return list(items)

@@ -1,0 +1,91 @@
+"""``data=folder``: a directory of images plus an index (CSV or JSON) of ``image,prompt[,mask]`` rows.
+
+CSV: a header row with at least ``image`` and ``prompt`` (several prompts separated by ``|``), optional
+``mask`` and ``id``. JSON: a list of objects with the same keys (``prompt`` may be a list). Paths are
+relative to ``data.root``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from peekaboo.data.base import Item
+from peekaboo.data.image import load_item, safe_id
+from peekaboo.data.transforms import Crop, check_prompts
+from peekaboo.errors import DataError
+
+
+def read_index(path: Path) -> list[dict[str, Any]]:
+    """Rows of the index file, each with 'image', 'prompt' and optional 'mask'/'id'."""
+    if not path.is_file():
+        raise DataError(f"data.index: index file {path} does not exist (expected a CSV or JSON list of "
+                        "image,prompt[,mask] rows)")
+    try:
+        if path.suffix.lower() == ".json":
+            rows = json.loads(path.read_text())
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise DataError(f"{path}: expected a JSON list of objects with keys image, prompt[, mask]")
+        else:
+            with path.open(newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            for row in rows:
+                if isinstance(row.get("prompt"), str) and "|" in row["prompt"]:
+                    row["prompt"] = row["prompt"].split("|")
+    except (json.JSONDecodeError, csv.Error, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot parse the index ({type(err).__name__}: {err})") from err
+    if not rows:
+        raise DataError(f"{path}: the index lists no items")
+    for number, row in enumerate(rows):
+        missing = [k for k in ("image", "prompt") if not row.get(k)]
+        if missing:
+            raise DataError(f"{path}: row {number + 1} has no {' or '.join(missing)} (columns: {sorted(row)})")
+    return rows
+
+
+class FolderDataset(Dataset):
+    """Images listed by an index file under ``root``; ids are ``<row>_<image stem>`` unless an ``id`` is given."""
+
+    def __init__(self, root: str, index: str = "index.csv", resolution: int = 256, crop: Crop | str = Crop.center,
+                 void: bool = False):
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise DataError(f"data.root: directory {self.root} does not exist (it must contain the images and the "
+                            f"index file '{index}')")
+        self.rows = read_index(self.root / index)
+        self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
+        self.item_ids = [safe_id(str(r.get("id") or f"{n:05d}_{Path(r['image']).stem}")) for n, r in enumerate(self.rows)]
+        if len(set(self.item_ids)) != len(self.item_ids):
+            raise DataError(f"{self.root / index}: item ids are not unique; give each row a distinct 'id'")
+        for n, row in enumerate(self.rows):
+            check_prompts(row["prompt"], f"{self.root / index} row {n + 1}")
+            for key in ("image", "mask"):
+                if row.get(key) and not (self.root / row[key]).is_file():
+                    raise DataError(f"{self.root / index} row {n + 1}: {key} file {self.root / row[key]} does not exist")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Item:
+        row = self.rows[index]
+        mask = self.root / row["mask"] if row.get("mask") else None
+        return load_item(index, self.item_ids[index], self.root / row["image"], row["prompt"], self.resolution, self.crop,
+                         mask, self.void, f"item '{self.item_ids[index]}'")
+
+
+@dataclass
+class FolderDataConfig:
+    """Schema of ``data=folder``."""
+
+    _target_: str = "peekaboo.data.folder.FolderDataset"
+    name: str = "folder"
+    root: str = ""
+    index: str = "index.csv"
+    resolution: int = 256
+    crop: Crop = Crop.center
+    void: bool = False

@@ -1,0 +1,93 @@
+"""``data=image``: one image file and its prompt(s), with an optional ground-truth mask."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from peekaboo.data.base import Item
+from peekaboo.data.transforms import Crop, check_prompts, crop_box, read_mask, read_rgb, to_working
+from peekaboo.errors import DataError
+
+
+def safe_id(text: str) -> str:
+    """A filesystem-safe item id."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
+
+
+def binary_mask(values: np.ndarray, void: bool) -> np.ndarray:
+    """Mask values -> 0/1 (and 255 kept as void when ``void``)."""
+    out = (values > 0).astype(np.uint8)
+    if void:
+        out[values == 255] = 255
+    return out
+
+
+def load_item(index: int, item_id: str, image_path: Path, prompts: Any, resolution: int, crop: Crop,
+              mask_path: Path | None, void: bool, what: str, meta: dict | None = None) -> Item:
+    """Read, crop and resize one item; the ground truth is cropped identically at native resolution."""
+    prompts = check_prompts(prompts, what)
+    rgb = read_rgb(image_path, what)
+    top, left, bottom, right = crop_box(rgb.shape[0], rgb.shape[1], crop)
+    display = np.ascontiguousarray(rgb[top:bottom, left:right])
+    mask = None
+    if mask_path is not None:
+        raw = read_mask(mask_path, what)
+        if raw.shape != rgb.shape[:2]:
+            raise DataError(f"{what}: mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but image {image_path} is "
+                            f"{rgb.shape[1]}x{rgb.shape[0]}; they must have the same size")
+        mask = np.ascontiguousarray(binary_mask(raw, void)[top:bottom, left:right])
+    info = {"image": str(image_path), "crop_box": [top, left, bottom, right], **(meta or {})}
+    if mask_path is not None:
+        info["mask"] = str(mask_path)
+    return Item(index=index, item_id=item_id, image=to_working(display, resolution), prompts=prompts,
+                mask=mask, display=display, meta=info)
+
+
+class ImageDataset(Dataset):
+    """A single image: ``data.path``, ``data.prompt`` (a string or a list for several masks)."""
+
+    def __init__(self, path: str, prompt: Any, resolution: int = 256, crop: Crop | str = Crop.center,
+                 mask: str | None = None, void: bool = False, item_id: str | None = None):
+        if not path:
+            raise DataError("data.path is empty: give the image to segment, e.g. data.path=dog.jpg")
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise DataError(f"data.path: image file {self.path} does not exist")
+        self.mask = Path(mask).expanduser() if mask else None
+        if self.mask is not None and not self.mask.is_file():
+            raise DataError(f"data.mask: mask file {self.mask} does not exist")
+        self.prompts = check_prompts(prompt, "data.prompt")
+        self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
+        self.item_id = safe_id(item_id or self.path.stem)
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [self.item_id]
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int) -> Item:
+        return load_item(index, self.item_id, self.path, self.prompts, self.resolution, self.crop, self.mask,
+                         self.void, f"item '{self.item_id}'")
+
+
+@dataclass
+class ImageDataConfig:
+    """Schema of ``data=image``."""
+
+    _target_: str = "peekaboo.data.image.ImageDataset"
+    name: str = "image"
+    path: str = ""
+    prompt: Any = ""  # a string, or a list of strings for several masks of the same image
+    resolution: int = 256  # working resolution of the alpha mask and composite
+    crop: Crop = Crop.center
+    mask: str | None = None  # optional ground-truth mask (nonzero = object) for scoring
+    void: bool = False  # treat mask value 255 as void (ignored when scoring)
+    item_id: str | None = None  # default: the image's file stem

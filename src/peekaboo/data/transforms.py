@@ -1,0 +1,64 @@
+"""Reading images and masks, and cropping them consistently to the working resolution."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from peekaboo.errors import DataError
+
+
+class Crop(enum.Enum):
+    center = "center"  # largest centred square, then resize (keeps the aspect ratio)
+    none = "none"  # resize the whole image to a square (distorts non-square images)
+
+
+def read_rgb(path: str | Path, what: str) -> np.ndarray:
+    """Any PIL-readable image (any mode) -> (H, W, 3) uint8; ``what`` names the item in the error."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError as err:
+        raise DataError(f"{what}: image file {path} does not exist") from err
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DataError(f"{what}: cannot read image {path} ({type(err).__name__}: {err})") from err
+
+
+def read_mask(path: str | Path, what: str) -> np.ndarray:
+    """A mask PNG as (H, W) uint8 values (palette indices kept as indices)."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("L", "P", "1", "I", "I;16"):
+                image = image.convert("L")
+            return np.asarray(image).astype(np.int64).clip(0, 255).astype(np.uint8)
+    except FileNotFoundError as err:
+        raise DataError(f"{what}: mask file {path} does not exist") from err
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DataError(f"{what}: cannot read mask {path} ({type(err).__name__}: {err})") from err
+
+
+def crop_box(height: int, width: int, crop: Crop) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the region that becomes the working image."""
+    if crop is Crop.center:
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        return top, left, top + side, left + side
+    return 0, 0, height, width
+
+
+def to_working(image: np.ndarray, resolution: int) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, R, R) float32 in [0, 1], antialiased bicubic resize."""
+    resized = Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1).clamp(0, 1).contiguous()
+
+
+def check_prompts(prompts: object, what: str) -> list[str]:
+    """A prompt or a list of prompts -> non-empty list of non-empty strings."""
+    items = [prompts] if isinstance(prompts, str) else list(prompts) if isinstance(prompts, list | tuple) else None
+    if not items or not all(isinstance(p, str) and p.strip() for p in items):
+        raise DataError(f"{what}: prompt must be a non-empty string or list of non-empty strings, got {prompts!r}")
+    return [p.strip() for p in items]

@@ -1,0 +1,47 @@
+"""Per-unit random streams, so a unit's result depends on its seed only.
+
+Every optimisation unit (one image x one prompt, or one generated image) owns two generators derived from
+its seed: ``init`` on the CPU (parameter initialisation: identical on every device) and ``step`` on the
+compute device (backgrounds, timesteps, noise). Draws for a batch are made unit by unit and concatenated,
+so batching units together, sharding them over devices or resuming a run never changes any unit's draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+_INIT_STREAM, _STEP_STREAM = 0, 1
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """An independent 63-bit seed for (seed, stream), so init and step streams never coincide."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, stream]).generate_state(2, dtype=np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))
+
+
+class UnitRandom:
+    """The generators of a batch of units; draws take ``counts`` (samples per unit) and concatenate."""
+
+    def __init__(self, seeds: Sequence[int], device: torch.device | str):
+        self.seeds = [int(s) for s in seeds]
+        self.device = torch.device(device)
+        self.init = [torch.Generator().manual_seed(derive_seed(s, _INIT_STREAM)) for s in self.seeds]
+        self.step = [torch.Generator(self.device).manual_seed(derive_seed(s, _STEP_STREAM)) for s in self.seeds]
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def rand(self, counts: Sequence[int], *shape: int) -> torch.Tensor:
+        return torch.cat([torch.rand(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts)])
+
+    def randn(self, counts: Sequence[int], *shape: int) -> torch.Tensor:
+        return torch.cat([torch.randn(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts)])
+
+    def randint(self, counts: Sequence[int], low: int, high: int) -> torch.Tensor:
+        """Integers uniform in [low, high] inclusive (int64)."""
+        return torch.cat(
+            [torch.randint(low, high + 1, (n,), generator=g, device=self.device) for g, n in zip(self.step, counts)]
+        )

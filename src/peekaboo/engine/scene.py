@@ -1,0 +1,67 @@
+"""Scenes: what the engine optimises. A scene turns its learnable parts into composites to be scored.
+
+The segmentation scene is Peekaboo itself: ``alpha * image + (1 - alpha) * background`` with a fresh solid
+random colour per sample. Other tasks (RGBA generation, the foreground/background grid) are other scenes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from peekaboo.engine.random import UnitRandom
+from peekaboo.params.parametrization import Parametrization
+
+
+@dataclass
+class Composites:
+    """One iteration's images to score, grouped unit-major: unit u owns ``counts[u]`` consecutive samples."""
+
+    images: torch.Tensor  # (S, 3, H, W) in [0, 1]
+    alpha: torch.Tensor | None  # (U, 1, H, W), penalised by lambda_alpha * sum
+    snapshot: dict[str, torch.Tensor] = field(default_factory=dict)  # detached per-unit maps for timelapses
+
+
+class Scene(nn.Module):
+    """Base class: per-unit parameters, a fixed number of samples per unit and a final output."""
+
+    counts: list[int]
+
+    def unit_parameters(self, unit: int) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def forward(self, rng: UnitRandom) -> Composites:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def outputs(self) -> dict[str, torch.Tensor]:
+        """Final per-unit results after optimisation (e.g. {"alpha": (U, 1, H, W)})."""
+        raise NotImplementedError
+
+
+class SegmentationScene(Scene):
+    """Peekaboo: fixed images, learnable alpha, ``n_backgrounds`` random solid colours per unit and iteration."""
+
+    def __init__(self, images: torch.Tensor, alpha: Parametrization, n_backgrounds: int = 1):
+        super().__init__()
+        self.register_buffer("images", images, persistent=False)  # (U, 3, H, W)
+        self.alpha = alpha
+        self.n_backgrounds = n_backgrounds
+        self.counts = [n_backgrounds] * images.shape[0]
+
+    def unit_parameters(self, unit: int) -> list[nn.Parameter]:
+        return self.alpha.unit_parameters(unit)
+
+    def forward(self, rng: UnitRandom) -> Composites:
+        alpha = self.alpha()  # (U, 1, H, W)
+        u, _, h, w = alpha.shape
+        background = rng.rand(self.counts, 3).view(u, self.n_backgrounds, 3, 1, 1)
+        a = alpha.unsqueeze(1)
+        composite = a * self.images.unsqueeze(1) + (1 - a) * background
+        return Composites(composite.reshape(-1, 3, h, w), alpha, {"alpha": alpha.detach()})
+
+    @torch.no_grad()
+    def outputs(self) -> dict[str, torch.Tensor]:
+        return {"alpha": self.alpha()}

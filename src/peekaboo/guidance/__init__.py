@@ -1,0 +1,1 @@
+"""Guidance: differentiable scores of composites against prompts (score distillation; CLIP)."""

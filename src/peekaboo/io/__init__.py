@@ -1,0 +1,1 @@
+"""Files: atomic writes, PNG/GIF encoding, overlays and contact sheets."""

@@ -1,0 +1,1 @@
+"""Lightning glue: the per-item optimisation module, the data module and the prediction writer."""

@@ -1,0 +1,1 @@
+"""Alpha-mask (and image) parametrizations: raster or Fourier-feature fields, optionally bilateral-filtered."""

@@ -1,0 +1,105 @@
+"""One Hydra job: validate, build the data, the Lightning module and trainer, predict, aggregate, report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from peekaboo.config.build import build
+from peekaboo.config.validate import validate
+
+log = logging.getLogger("peekaboo")
+
+# Keys that do not change any item's result: excluded from the hash that guards resumption.
+NOT_RESULT_AFFECTING = ("trainer", "logger", "run_name", "resume", "print_items", "contact_sheet")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    kept = {k: v for k, v in container.items() if k not in NOT_RESULT_AFFECTING}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def quiet_libraries() -> None:
+    """Keep the console for our progress and results: silence loading bars and advisory warnings."""
+    import diffusers
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    diffusers.logging.set_verbosity_error()
+    diffusers.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def output_directory() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def variant_record(cfg: DictConfig) -> dict[str, Any]:
+    """Which preset of each group produced an item (copied into every result.json)."""
+    return {group: OmegaConf.select(cfg, f"{group}.name") for group in
+            ("model", "param", "optimizer", "loss", "guidance_map", "schedule", "data", "task")}
+
+
+def run(cfg: DictConfig) -> dict[str, Any] | None:
+    """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
+    import lightning
+
+    from peekaboo.lightning.datamodule import ItemDataModule
+    from peekaboo.lightning.module import PeekabooModule
+    from peekaboo.lightning.writer import ItemWriter
+    from peekaboo.loggers import WandbItemLogger, run_names
+    from peekaboo.reports import contact_sheet, format_table
+    from peekaboo.results import collect
+
+    validate(cfg)
+    quiet_libraries()
+    output_dir = output_directory()
+    hydra_cfg = HydraConfig.get()
+    dataset = build(cfg.data)
+    item_ids = list(dataset.item_ids)
+    chash = config_hash(cfg)
+    module = PeekabooModule(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
+    datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
+
+    logger = None
+    callbacks: list[lightning.Callback] = [ItemWriter(output_dir, item_ids)]
+    if cfg.logger.get("_target_"):
+        group, name = run_names(output_dir, hydra_cfg.job.override_dirname, str(hydra_cfg.mode) == "RunMode.MULTIRUN")
+        logger = build(cfg.logger, "log_items", save_dir=str(output_dir),
+                       group=cfg.logger.group or group, run_name=cfg.logger.run_name or name)
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+        if cfg.logger.log_items:
+            callbacks.append(WandbItemLogger())
+    trainer = lightning.Trainer(
+        accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, strategy=cfg.trainer.strategy,
+        num_nodes=cfg.trainer.num_nodes, logger=logger or False, callbacks=callbacks, inference_mode=False,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=cfg.trainer.enable_progress_bar,
+        default_root_dir=str(output_dir),
+    )
+    try:
+        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        if not trainer.is_global_zero:
+            return None
+        metrics = json.loads((output_dir / "metrics.json").read_text())
+        if logger is not None:
+            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+    finally:
+        if logger is not None:
+            logger.experiment.finish()
+    if cfg.contact_sheet:
+        contact_sheet(dataset, output_dir, item_ids, cfg.contact_sheet)
+    print(format_table(collect(output_dir, item_ids), metrics, cfg.print_items), flush=True)
+    log.info("outputs in %s", output_dir)
+    return metrics

@@ -1,0 +1,72 @@
+"""The one small protocol every diffusion prior implements.
+
+Guidance (SDS), baselines and the engine talk to Stable Diffusion, the tiny random pipeline and the
+analytic toy world only through this interface, so a new prior is one class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LatentDistribution:
+    """A diagonal Gaussian over latents; ``std`` is None for a deterministic encoder (the toy world)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor | None = None
+
+    def sample(self, noise: torch.Tensor | None) -> torch.Tensor:
+        """``mean + std * noise``; the caller draws ``noise`` so that randomness follows per-item seeds."""
+        if self.std is None or noise is None:
+            return self.mean
+        return self.mean + self.std * noise
+
+
+class DiffusionPrior(ABC):
+    """A frozen text-conditional epsilon-prediction diffusion model.
+
+    Attributes every implementation sets:
+      resolution:     side length (pixels) of the images ``encode`` expects.
+      latent_shape:   (C, h, w) of one latent for an image of ``resolution``.
+      device, dtype:  where the frozen networks live and the dtype they compute in; inputs and
+                      outputs of the methods below are float32 unless stated otherwise.
+      alphas_cumprod: float32 tensor (num_train_timesteps,) on ``device``.
+    """
+
+    resolution: int
+    latent_shape: tuple[int, int, int]
+    device: torch.device
+    dtype: torch.dtype
+    alphas_cumprod: torch.Tensor
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.alphas_cumprod.shape[0])
+
+    @abstractmethod
+    def encode(self, images: torch.Tensor) -> LatentDistribution:
+        """Images (N, 3, resolution, resolution) in [0, 1] -> latent distribution, differentiable w.r.t. images."""
+
+    @abstractmethod
+    def embed_prompts(self, prompts: list[str]) -> torch.Tensor:
+        """Prompts -> conditioning embeddings (len(prompts), ...) on ``device``. No gradient.
+
+        The empty prompt '' is the unconditional embedding used by classifier-free guidance.
+        """
+
+    @abstractmethod
+    def predict_noise(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """epsilon-prediction for a batch: noisy (N, *latent_shape), timesteps (N,) long, embeddings (N, ...).
+
+        Called under ``torch.no_grad``; returns float32 (N, *latent_shape).
+        """
+
+    def to(self, device: torch.device | str) -> DiffusionPrior:
+        """Move the frozen networks; priors without networks only move their tensors."""
+        self.device = torch.device(device)
+        self.alphas_cumprod = self.alphas_cumprod.to(self.device)
+        return self

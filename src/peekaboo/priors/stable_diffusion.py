@@ -1,0 +1,153 @@
+"""Stable Diffusion (1.x / 2.x) through diffusers, loaded component by component with ``from_pretrained``.
+
+The same loader serves hub ids, local directories (``model.path=/dir``) and the tiny random pipeline that
+tests build on disk, so the real-weights path is the tested path.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from peekaboo.errors import ModelLoadError
+from peekaboo.priors.base import DiffusionPrior, LatentDistribution
+
+
+class Precision(enum.Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.value]
+
+
+@dataclass
+class StableDiffusionConfig:
+    """Schema of ``model=sd14|sd15|sd21_base`` (and the base of ``model=tiny_sd``)."""
+
+    _target_: str = "peekaboo.priors.stable_diffusion.StableDiffusionPrior"
+    name: str = "sd15"
+    path: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # hub id or local directory
+    revision: str | None = None
+    variant: str | None = None  # e.g. "fp16" to download half-precision files
+    cache_dir: str | None = None  # None: the Hugging Face cache (HF_HOME / HF_HUB_CACHE)
+    local_files_only: bool = False  # also forced by HF_HUB_OFFLINE=1
+    dtype: Precision = Precision.fp32  # compute dtype of the frozen networks; optimised parameters stay fp32
+    channels_last: bool = False
+    attention: str = "sdpa"  # "sdpa" (torch scaled_dot_product_attention) or "default" (diffusers' choice)
+    compile: bool = False  # torch.compile the UNet
+    resolution: int = 512  # pixel size the VAE encodes (composites are resized to it)
+
+
+_SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def offline_requested(local_files_only: bool) -> bool:
+    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def load_error(what: str, path: str, cache_dir: str | None, offline: bool, cause: BaseException,
+               subfolders: tuple[str, ...], key: str = "model.path") -> ModelLoadError:
+    """One actionable message for every way a ``from_pretrained`` can fail."""
+    from huggingface_hub import constants
+
+    where = Path(path).expanduser()
+    if where.exists() or path.startswith(("/", ".", "~")) or path.count("/") > 1:
+        if not where.is_dir():
+            looked, fix = f"the local directory {where}, which does not exist", f"check {key} or download the weights there"
+        else:
+            present = sorted(p.name for p in where.iterdir())
+            shown = ", ".join(present[:10]) + (", ..." if len(present) > 10 else "")
+            looked = f"the local directory {where} (contains: {shown or 'nothing'})"
+            fix = f"make {where} hold the subfolders {', '.join(subfolders)} (as written by save_pretrained)"
+    else:
+        looked = f"the Hugging Face cache {cache_dir or constants.HF_HUB_CACHE}" + (
+            " only (offline: local_files_only or HF_HUB_OFFLINE=1)" if offline else " and the hub"
+        )
+        fix = (f"download once on a machine with network (`hf download {path}`) and copy the cache, set HF_HOME or "
+               f"model.cache_dir to where it lies, or point {key}=/local/dir at a saved copy; for gated repos run "
+               "`hf auth login` first")
+    return ModelLoadError(
+        f"could not load {what} '{path}' ({key}). Looked in {looked}. Fix: {fix}. "
+        f"Cause: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+    )
+
+
+class StableDiffusionPrior(DiffusionPrior):
+    """VAE + CLIP text encoder + UNet + DDPM schedule of a Stable Diffusion checkpoint, frozen."""
+
+    def __init__(self, path: str, revision: str | None = None, variant: str | None = None,
+                 cache_dir: str | None = None, local_files_only: bool = False, dtype: Precision | str = Precision.fp32,
+                 channels_last: bool = False, attention: str = "sdpa", compile: bool = False, resolution: int = 512,
+                 device: str | torch.device = "cpu"):
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        precision = Precision(dtype.value if isinstance(dtype, Precision) else dtype)
+        offline = offline_requested(local_files_only)
+        kwargs = {"cache_dir": cache_dir, "local_files_only": offline, "revision": revision}
+        try:
+            self.tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", **kwargs)
+            self.text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **kwargs)
+            self.vae = AutoencoderKL.from_pretrained(path, subfolder="vae", variant=variant, torch_dtype=precision.dtype,
+                                                     **kwargs)
+            self.unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", variant=variant,
+                                                             torch_dtype=precision.dtype, **kwargs)
+            scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kwargs)
+        except (OSError, ValueError) as err:
+            raise load_error("Stable Diffusion weights", path, cache_dir, offline, err, _SUBFOLDERS) from err
+        self.path = path
+        self.dtype = precision.dtype
+        self.device = torch.device(device)
+        self.resolution = resolution
+        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self.latent_shape = (self.vae.config.latent_channels, resolution // factor, resolution // factor)
+        self.scaling_factor = float(self.vae.config.scaling_factor)
+        self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float32)
+        if attention == "sdpa":
+            from diffusers.models.attention_processor import AttnProcessor2_0
+
+            self.unet.set_attn_processor(AttnProcessor2_0())
+        elif attention != "default":
+            raise ValueError(f"model.attention must be 'sdpa' or 'default', got {attention!r}")
+        for module in (self.text_encoder, self.vae, self.unet):
+            module.requires_grad_(False).eval()
+        self.channels_last = channels_last
+        self.to(self.device)
+        if compile:
+            self.unet = torch.compile(self.unet)
+
+    def to(self, device: torch.device | str) -> StableDiffusionPrior:
+        super().to(device)
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.text_encoder.to(self.device)
+        self.vae.to(self.device, memory_format=memory_format)  # already in self.dtype (loaded with torch_dtype)
+        self.unet.to(self.device, memory_format=memory_format)
+        return self
+
+    def encode(self, images: torch.Tensor) -> LatentDistribution:
+        x = (2 * images - 1).to(self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        posterior = self.vae.encode(x).latent_dist
+        return LatentDistribution(posterior.mean.float() * self.scaling_factor, posterior.std.float() * self.scaling_factor)
+
+    @torch.no_grad()
+    def embed_prompts(self, prompts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(list(prompts), padding="max_length", max_length=self.tokenizer.model_max_length,
+                                truncation=True, return_tensors="pt")
+        hidden = self.text_encoder(tokens.input_ids.to(self.device))[0]
+        return hidden.to(self.dtype)
+
+    @torch.no_grad()
+    def predict_noise(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        x = noisy.to(self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.unet(x, timesteps, encoder_hidden_states=embeddings.to(self.dtype)).sample.float()

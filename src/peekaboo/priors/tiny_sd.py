@@ -1,0 +1,114 @@
+"""A randomly initialised, tiny Stable Diffusion pipeline built from configs: the offline plumbing check.
+
+Built once per (architecture, seed), saved with ``save_pretrained`` under ``model.cache_dir`` and then loaded
+by ``StableDiffusionPrior`` through the very same ``from_pretrained`` calls as real weights. The VAE keeps
+SD's 8x downsampling and 4 latent channels; the UNet keeps SD's block types (cross-attention down/up blocks
+and an attention mid block); the tokenizer is a real CLIP byte-level BPE tokenizer with a byte vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from peekaboo.priors.stable_diffusion import Precision, StableDiffusionConfig, StableDiffusionPrior
+
+ARCHITECTURE_VERSION = 1
+
+
+@dataclass
+class TinySDConfig(StableDiffusionConfig):
+    """Schema of ``model=tiny_sd``: ``path`` is ignored; the pipeline is built under ``cache_dir``."""
+
+    _target_: str = "peekaboo.priors.tiny_sd.build_tiny_sd"
+    name: str = "tiny_sd"
+    path: str = ""
+    cache_dir: str | None = None  # None: $PEEKABOO_CACHE or ~/.cache/peekaboo
+    local_files_only: bool = True
+    resolution: int = 64
+    seed: int = 0
+
+
+def _byte_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """CLIP's byte-to-unicode table as a vocabulary (each byte alone and word-final), no merges."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    codes, extra = printable[:], 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            codes.append(256 + extra)
+            extra += 1
+    symbols = [chr(c) for c in codes]
+    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
+    return {t: i for i, t in enumerate(tokens)}, []
+
+
+def _build(directory: Path, seed: int) -> None:
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab, merges = _byte_vocabulary()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"], projection_dim=32,
+        ))
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
+            block_out_channels=(8, 16, 32, 32), down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4, sample_size=64, scaling_factor=0.18215,
+        )
+        unet = UNet2DConditionModel(
+            sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64, 64),
+            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16,
+        )
+    scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              num_train_timesteps=1000, clip_sample=False)
+    tokenizer.save_pretrained(directory / "tokenizer")
+    text_encoder.save_pretrained(directory / "text_encoder")
+    vae.save_pretrained(directory / "vae")
+    unet.save_pretrained(directory / "unet")
+    scheduler.save_pretrained(directory / "scheduler")
+
+
+def tiny_sd_directory(cache_dir: str | None, seed: int) -> Path:
+    """Where the pipeline for ``seed`` lives; building it there first if it is not complete yet."""
+    root = Path(cache_dir or os.environ.get("PEEKABOO_CACHE", "~/.cache/peekaboo")).expanduser()
+    digest = hashlib.sha1(json.dumps({"version": ARCHITECTURE_VERSION, "seed": seed}).encode()).hexdigest()[:10]
+    directory = root / f"tiny_sd-{digest}"
+    if not (directory / "model_index.json").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tiny_sd-", dir=root))
+        try:
+            _build(staging, seed)
+            (staging / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "seed": seed}))
+            try:
+                staging.rename(directory)  # atomic: concurrent builders leave exactly one complete copy
+            except OSError:
+                if not (directory / "model_index.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def build_tiny_sd(seed: int = 0, cache_dir: str | None = None, resolution: int = 64,
+                  dtype: Precision | str = Precision.fp32, device: str | torch.device = "cpu", **kwargs) -> StableDiffusionPrior:
+    """Build (or reuse) the tiny pipeline on disk and load it like real weights."""
+    kwargs.pop("path", None)
+    kwargs.pop("local_files_only", None)
+    directory = tiny_sd_directory(cache_dir, seed)
+    return StableDiffusionPrior(path=str(directory), cache_dir=None, local_files_only=True, resolution=resolution,
+                                dtype=dtype, device=device, **kwargs)

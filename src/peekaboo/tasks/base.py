@@ -1,0 +1,40 @@
+"""What every task hands to the writer and the loggers for one item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Unit:
+    """One optimisation: an item's prompt with the item's seed."""
+
+    item: int  # position of the item in the batch
+    prompt_index: int
+    prompt: str
+    seed: int
+
+
+@dataclass
+class ItemArtifacts:
+    """Everything written for one item: file bytes (relative path -> bytes) and the result.json record."""
+
+    item_id: str
+    files: dict[str, bytes]
+    record: dict[str, Any]
+    preview: np.ndarray | None = None  # (H, W, 3) uint8 for loggers
+    masks: list[np.ndarray] = field(default_factory=list)  # per prompt, (H, W) float in [0, 1] at preview size
+    gt: np.ndarray | None = None
+    history: dict[str, list[list[float]]] = field(default_factory=dict)  # name -> per prompt, per iteration
+
+
+def units_of(items, base_seed: int) -> list[Unit]:
+    """Every (item, prompt) pair of a batch, item-major; all prompts of an item share its seed."""
+    return [
+        Unit(i, k, prompt, base_seed + item.index)
+        for i, item in enumerate(items)
+        for k, prompt in enumerate(item.prompts)
+    ]

@@ -1,0 +1,52 @@
+"""Shared fixtures: offline environment, a session-wide tiny SD pipeline, Hydra composition helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# Tests never touch the network: no hub, W&B disabled unless a test asks for offline mode.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def peekaboo_cache(tmp_path_factory) -> Path:
+    """One tiny_sd build per test session (PEEKABOO_CACHE is inherited by subprocesses)."""
+    cache = Path(os.environ.get("PEEKABOO_TEST_CACHE") or tmp_path_factory.mktemp("peekaboo_cache"))
+    os.environ["PEEKABOO_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_prior(peekaboo_cache):
+    from peekaboo.priors.tiny_sd import build_tiny_sd
+
+    return build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache))
+
+
+def compose(overrides: list[str]):
+    """The job config as ``run.py`` would compose it (without running anything)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from peekaboo.config.store import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python run.py ARGS`` in a subprocess, as a user would type it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
