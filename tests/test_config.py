@@ -24,8 +24,12 @@ def test_paper_presets_follow_the_original():
     assert cfg.model.path == "CompVis/stable-diffusion-v1-4"
     assert cfg.loss.sds.min_step == 0.02 and cfg.loss.sds.max_step == 0.98
     assert cfg.schedule.iterations == 300 and cfg.optimizer.name == "sgd"
-    expected = {"raster": (1.0, 0.1, 200.0), "raster_bilateral": (1.0, 0.05, 200.0),
-                "fourier": (1e-5, 0.05, 100.0), "fourier_bilateral": (1e-5, 0.05, 100.0)}
+    expected = {
+        "raster": (1.0, 0.1, 200.0),
+        "raster_bilateral": (1.0, 0.05, 200.0),
+        "fourier": (1e-5, 0.05, 100.0),
+        "fourier_bilateral": (1e-5, 0.05, 100.0),
+    }
     for name, (lr, lam, scale) in expected.items():
         cfg = compose(BASE + ["model=sd14", f"param={name}"])
         assert (cfg.optimizer.lr, cfg.loss.lambda_alpha, cfg.loss.sds.guidance_scale) == (lr, lam, scale)
@@ -90,8 +94,10 @@ def test_cli_reports_config_errors_without_traceback(tmp_path):
 
 
 def test_cli_reports_missing_image_by_key(tmp_path):
-    result = run_cli(["model=tiny_sd", "data=image", "data.path=missing.jpg", "data.prompt=a dog",
-                      f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path)
+    result = run_cli(
+        ["model=tiny_sd", "data=image", "data.path=missing.jpg", "data.prompt=a dog", f"hydra.run.dir={tmp_path}/run"],
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "data.path" in result.stderr and "missing.jpg" in result.stderr
     assert not (tmp_path / "run" / "items").exists()

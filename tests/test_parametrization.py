@@ -10,15 +10,23 @@ VARIANTS = {
     "raster": dict(kind="raster", bilateral=None),
     "raster_bilateral": dict(kind="raster", bilateral=BilateralConfig()),
     "fourier": dict(kind="fourier", bilateral=None, fourier=FourierConfig(num_features=32, hidden=16)),
-    "fourier_bilateral": dict(kind="fourier", bilateral=BilateralConfig(init_blur=False),
-                              fourier=FourierConfig(num_features=32, hidden=16)),
+    "fourier_bilateral": dict(
+        kind="fourier", bilateral=BilateralConfig(init_blur=False), fourier=FourierConfig(num_features=32, hidden=16)
+    ),
 }
 
 
 def make(name: str, seeds: list[int], guides: torch.Tensor, channels: int = 1) -> Parametrization:
     rng = UnitRandom(seeds, "cpu")
-    return Parametrization(rng.init, channels, guides.shape[-2], guides.shape[-1], guides=guides,
-                           guide_index=list(range(len(seeds))), **VARIANTS[name])
+    return Parametrization(
+        rng.init,
+        channels,
+        guides.shape[-2],
+        guides.shape[-1],
+        guides=guides,
+        guide_index=list(range(len(seeds))),
+        **VARIANTS[name],
+    )
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

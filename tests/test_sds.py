@@ -70,8 +70,14 @@ def test_unit_draws_do_not_depend_on_batching(tiny_prior):
     images = torch.rand(2, 3, 32, 32)
     batched = run_sds(tiny_prior, images, [21, 22], [1, 1], 100.0)
     sds = ScoreDistillation(tiny_prior, guidance_scale=100.0)
-    alone = sds(images[1:], tiny_prior.embed_prompts(["a red cat"]), tiny_prior.embed_prompts([""]),
-                UnitRandom([22], "cpu"), [1], iteration=0)
+    alone = sds(
+        images[1:],
+        tiny_prior.embed_prompts(["a red cat"]),
+        tiny_prior.embed_prompts([""]),
+        UnitRandom([22], "cpu"),
+        [1],
+        iteration=0,
+    )
     torch.testing.assert_close(batched.timesteps[1:], alone.timesteps)
     assert_relative_close(batched.grad_sq[1:], alone.grad_sq)
 

@@ -41,34 +41,54 @@ class WandbLoggerConfig:
     log_items: bool = True  # overlay (with mask layers) and loss curves per item
 
 
-def wandb_logger(project: str, entity: str | None, mode: WandbMode | str, group: str | None, run_name: str | None,
-                 tags: list[str], save_dir: str):
+def wandb_logger(
+    project: str,
+    entity: str | None,
+    mode: WandbMode | str,
+    group: str | None,
+    run_name: str | None,
+    tags: list[str],
+    save_dir: str,
+):
     from lightning.pytorch.loggers import WandbLogger
 
     mode = getattr(mode, "value", mode)
-    return WandbLogger(project=project, entity=entity, group=group, name=run_name, tags=list(tags), save_dir=save_dir,
-                       mode=mode, reinit="finish_previous" if mode != "disabled" else None)
+    return WandbLogger(
+        project=project,
+        entity=entity,
+        group=group,
+        name=run_name,
+        tags=list(tags),
+        save_dir=save_dir,
+        mode=mode,
+        reinit="finish_previous" if mode != "disabled" else None,
+    )
 
 
 class WandbItemLogger(Callback):
     """Logs each item's overlay with mask layers and its loss curves (rank 0's items under DDP)."""
 
-    def on_predict_batch_end(self, trainer, pl_module, outputs: list[ItemArtifacts], batch, batch_idx, dataloader_idx=0):
+    def on_predict_batch_end(
+        self, trainer, pl_module, outputs: list[ItemArtifacts], batch, batch_idx, dataloader_idx=0
+    ):
         import wandb
 
         experiment = trainer.logger.experiment
         for art in outputs:
             log = {}
             if art.preview is not None:
-                masks = {f"prediction {k}: {p}": {"mask_data": (m > 0.5).astype(np.uint8), "class_labels": {1: p}}
-                         for k, (m, p) in enumerate(zip(art.masks, art.record["prompts"], strict=False))}
+                masks = {
+                    f"prediction {k}: {p}": {"mask_data": (m > 0.5).astype(np.uint8), "class_labels": {1: p}}
+                    for k, (m, p) in enumerate(zip(art.masks, art.record["prompts"], strict=False))
+                }
                 if art.gt is not None and art.gt.shape == art.preview.shape[:2]:
                     masks["ground truth"] = {"mask_data": art.gt, "class_labels": {1: "object", 255: "void"}}
                 log[f"items/{art.item_id}/overlay"] = wandb.Image(art.preview, masks=masks)
             for name, curves in art.history.items():
                 xs = list(range(len(curves[0])))
                 log[f"items/{art.item_id}/{name}"] = wandb.plot.line_series(
-                    xs=xs, ys=curves, keys=art.record["prompts"], title=f"{art.item_id} {name}", xname="iteration")
+                    xs=xs, ys=curves, keys=art.record["prompts"], title=f"{art.item_id} {name}", xname="iteration"
+                )
             if "iou" in art.record:
                 log["item_iou"] = art.record["iou"]
             experiment.log(log)

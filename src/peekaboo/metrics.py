@@ -44,8 +44,9 @@ def score_alpha(alpha: np.ndarray, gt: np.ndarray, thresholds: Sequence[float] =
     }
 
 
-def summarize(ious: Sequence[float], intersections: Sequence[float] | None = None,
-              unions: Sequence[float] | None = None) -> dict[str, float]:
+def summarize(
+    ious: Sequence[float], intersections: Sequence[float] | None = None, unions: Sequence[float] | None = None
+) -> dict[str, float]:
     """Dataset-level metrics from per-item IoUs (and counts for cIoU)."""
     ious = np.asarray(ious, dtype=np.float64)
     out: dict[str, float] = {"n": int(ious.size), "mIoU": float(ious.mean()) if ious.size else float("nan")}

@@ -34,8 +34,9 @@ class ObjectiveOutput:
 class PeekabooObjective:
     """Sums the enabled guidance terms per unit and adds the alpha penalty."""
 
-    def __init__(self, prior: DiffusionPrior, lambda_alpha: Any = 0.05, sds: SDSConfig | dict | None = None,
-                 key: str = "loss"):
+    def __init__(
+        self, prior: DiffusionPrior, lambda_alpha: Any = 0.05, sds: SDSConfig | dict | None = None, key: str = "loss"
+    ):
         self.lambda_alpha = Schedule.parse(lambda_alpha, f"{key}.lambda_alpha")
         self.sds = None
         if sds is not None:
@@ -43,8 +44,16 @@ class PeekabooObjective:
             self.sds = ScoreDistillation(prior, **sds, key=f"{key}.sds")
         self.prior = prior
 
-    def __call__(self, composites: Composites, cond: torch.Tensor, uncond: torch.Tensor, rng: UnitRandom,
-                 counts: list[int], sample_unit: torch.Tensor, iteration: int) -> ObjectiveOutput:
+    def __call__(
+        self,
+        composites: Composites,
+        cond: torch.Tensor,
+        uncond: torch.Tensor,
+        rng: UnitRandom,
+        counts: list[int],
+        sample_unit: torch.Tensor,
+        iteration: int,
+    ) -> ObjectiveOutput:
         n_units = len(counts)
         per_unit: dict[str, torch.Tensor] = {}
         total = composites.images.new_zeros(n_units)
@@ -52,7 +61,8 @@ class PeekabooObjective:
             out = self.sds(composites.images, cond, uncond, rng, counts, iteration)
             per_unit["sds"] = _per_unit(out.grad_sq.detach(), sample_unit, n_units)
             per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / torch.as_tensor(
-                counts, device=total.device, dtype=total.dtype)
+                counts, device=total.device, dtype=total.dtype
+            )
             total = total + _per_unit(out.loss, sample_unit, n_units)
         if composites.alpha is not None:
             alpha_sum = composites.alpha.flatten(1).sum(1)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
@@ -48,8 +49,10 @@ def output_directory() -> Path:
 
 def variant_record(cfg: DictConfig) -> dict[str, Any]:
     """Which preset of each group produced an item (copied into every result.json)."""
-    return {group: OmegaConf.select(cfg, f"{group}.name") for group in
-            ("model", "param", "optimizer", "loss", "guidance_map", "schedule", "data", "task")}
+    return {
+        group: OmegaConf.select(cfg, f"{group}.name")
+        for group in ("method", "model", "param", "optimizer", "loss", "guidance_map", "schedule", "data", "task")
+    }
 
 
 def run(cfg: DictConfig) -> dict[str, Any] | None:
@@ -57,7 +60,6 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     import lightning
 
     from peekaboo.lightning.datamodule import ItemDataModule
-    from peekaboo.lightning.module import PeekabooModule
     from peekaboo.lightning.writer import ItemWriter
     from peekaboo.loggers import WandbItemLogger, run_names
     from peekaboo.reports import contact_sheet, format_table
@@ -70,22 +72,34 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     dataset = build(cfg.data)
     item_ids = list(dataset.item_ids)
     chash = config_hash(cfg)
-    module = PeekabooModule(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
+    module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
     datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
 
     logger = None
     callbacks: list[lightning.Callback] = [ItemWriter(output_dir, item_ids)]
     if cfg.logger.get("_target_"):
         group, name = run_names(output_dir, hydra_cfg.job.override_dirname, str(hydra_cfg.mode) == "RunMode.MULTIRUN")
-        logger = build(cfg.logger, "log_items", save_dir=str(output_dir),
-                       group=cfg.logger.group or group, run_name=cfg.logger.run_name or name)
+        logger = build(
+            cfg.logger,
+            "log_items",
+            save_dir=str(output_dir),
+            group=cfg.logger.group or group,
+            run_name=cfg.logger.run_name or name,
+        )
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
         if cfg.logger.log_items:
             callbacks.append(WandbItemLogger())
     trainer = lightning.Trainer(
-        accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, strategy=cfg.trainer.strategy,
-        num_nodes=cfg.trainer.num_nodes, logger=logger or False, callbacks=callbacks, inference_mode=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=cfg.trainer.enable_progress_bar,
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        num_nodes=cfg.trainer.num_nodes,
+        logger=logger or False,
+        callbacks=callbacks,
+        inference_mode=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=cfg.trainer.enable_progress_bar,
         default_root_dir=str(output_dir),
     )
     try:

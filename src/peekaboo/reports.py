@@ -43,7 +43,9 @@ def contact_sheet(dataset, output_dir: Path, item_ids: list[str], max_rows: int,
         gt = np.where(item.mask == 255, 128, item.mask * 255).astype(np.uint8)
         alpha = np.asarray(Image.open(directory / "alpha.png").convert("L"))
         overlay = np.asarray(Image.open(directory / "overlay.png").convert("RGB"))
-        rows.append([fit(t if t.ndim == 3 else np.repeat(t[..., None], 3, 2), tile) for t in (image, gt, alpha, overlay)])
+        rows.append(
+            [fit(t if t.ndim == 3 else np.repeat(t[..., None], 3, 2), tile) for t in (image, gt, alpha, overlay)]
+        )
     if not rows:
         return None
     path = output_dir / "contact_sheet.png"

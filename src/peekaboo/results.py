@@ -63,8 +63,12 @@ def per_item_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for record in records:
         for entry in record.get("results", []):
-            row = {"item_id": record["item_id"], "index": record["index"], "seed": record["seed"],
-                   "prompt": entry["prompt"]}
+            row = {
+                "item_id": record["item_id"],
+                "index": record["index"],
+                "seed": record["seed"],
+                "prompt": entry["prompt"],
+            }
             for key in ("iou", "intersection", "union"):
                 if key in entry:
                     row[key] = entry[key]
@@ -81,8 +85,9 @@ def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any]
     scored = [r for r in rows if "iou" in r]
     metrics: dict[str, Any] = {"items": len(records), "expected_items": len(item_ids)}
     if scored:
-        metrics.update(summarize([r["iou"] for r in scored], [r["intersection"] for r in scored],
-                                 [r["union"] for r in scored]))
+        metrics.update(
+            summarize([r["iou"] for r in scored], [r["intersection"] for r in scored], [r["union"] for r in scored])
+        )
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
     if seconds:
         metrics["seconds_per_item"] = sum(seconds) / len(seconds)

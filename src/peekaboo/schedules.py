@@ -31,12 +31,16 @@ class Schedule:
         if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
             points = []
             for point in value:
-                if (not isinstance(point, Sequence) or isinstance(point, str) or len(point) != 2
-                        or not all(isinstance(p, int | float) and not isinstance(p, bool) for p in point)):
+                if (
+                    not isinstance(point, Sequence)
+                    or isinstance(point, str)
+                    or len(point) != 2
+                    or not all(isinstance(p, int | float) and not isinstance(p, bool) for p in point)
+                ):
                     raise ConfigError(key, f"each schedule point must be [iteration, value], got {point!r}")
                 points.append((point[0], float(point[1])))
             its = tuple(int(p[0]) for p in points)
-            if any(i < 0 for i in its) or any(b <= a for a, b in zip(its, its[1:])):
+            if any(i < 0 for i in its) or any(b <= a for a, b in zip(its, its[1:], strict=False)):
                 raise ConfigError(key, f"schedule iterations must be >= 0 and strictly increasing, got {list(its)}")
             return cls._checked(its, tuple(p[1] for p in points), key)
         raise ConfigError(key, f"expected a number or a list of [iteration, value] points, got {value!r}")

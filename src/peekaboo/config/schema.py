@@ -35,7 +35,18 @@ class TrainerConfig:
 
 
 @dataclass
+class MethodConfig:
+    """Schema of ``method``: the LightningModule class whose ``predict_step`` turns a batch into item artifacts.
+
+    It is constructed as ``cls(cfg, record)`` with the whole job config (methods read the groups they use)."""
+
+    _target_: str = "peekaboo.lightning.module.PeekabooModule"
+    name: str = "peekaboo"
+
+
+@dataclass
 class Config:
+    method: Any = MISSING
     model: Any = MISSING
     param: ParamConfig = MISSING
     optimizer: Any = MISSING

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from peekaboo.config.schema import Config
+from peekaboo.config.schema import Config, MethodConfig
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
+from peekaboo.data.toy import ToyDataConfig
 from peekaboo.guides import RGBGuideConfig
 from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
 from peekaboo.optim import AdamConfig, SGDConfig
 from peekaboo.priors.stable_diffusion import StableDiffusionConfig
 from peekaboo.priors.tiny_sd import TinySDConfig
+from peekaboo.priors.toy import ToyPriorConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
 
 SCHEMAS = {
-    "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig},
-    "data": {"image": ImageDataConfig, "folder": FolderDataConfig},
+    "method": {"method": MethodConfig},
+    "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig, "toy": ToyPriorConfig},
+    "data": {"image": ImageDataConfig, "folder": FolderDataConfig, "toy": ToyDataConfig},
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "guidance_map": {"rgb": RGBGuideConfig},
     "task": {"segment": SegmentTaskConfig},

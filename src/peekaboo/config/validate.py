@@ -37,7 +37,9 @@ def validate(cfg: DictConfig) -> None:
     bilateral = cfg.param.bilateral
     if bilateral is not None:
         if bilateral.kernel_size < 1 or bilateral.kernel_size % 2 == 0:
-            raise ConfigError("param.bilateral.kernel_size", f"must be a positive odd integer, got {bilateral.kernel_size}")
+            raise ConfigError(
+                "param.bilateral.kernel_size", f"must be a positive odd integer, got {bilateral.kernel_size}"
+            )
         for key in ("tolerance", "sigma"):
             if bilateral[key] <= 0:
                 raise ConfigError(f"param.bilateral.{key}", f"must be > 0, got {bilateral[key]}")
@@ -52,12 +54,17 @@ def _validate_sds(sds: DictConfig, key: str) -> None:
         raise ConfigError(f"{key}.guidance_scale", "must be >= 0")
     for name, schedule in (("min_step", low), ("max_step", high)):
         if any(not 0 <= v <= 1 for v in schedule.breakpoints):
-            raise ConfigError(f"{key}.{name}", f"is a fraction of the training timesteps: it must lie in [0, 1], got "
-                                               f"{list(schedule.breakpoints)}")
+            raise ConfigError(
+                f"{key}.{name}",
+                f"is a fraction of the training timesteps: it must lie in [0, 1], got {list(schedule.breakpoints)}",
+            )
     points = sorted(set(low.iterations) | set(high.iterations))
     for it in points:
         if low(it) >= high(it):
-            raise ConfigError(f"{key}.min_step", f"must be < {key}.max_step at every iteration; at iteration {it} "
-                                                 f"min_step={low(it):g} >= max_step={high(it):g}")
+            raise ConfigError(
+                f"{key}.min_step",
+                f"must be < {key}.max_step at every iteration; at iteration {it} "
+                f"min_step={low(it):g} >= max_step={high(it):g}",
+            )
     if sds.grad_clip is not None and sds.grad_clip <= 0:
         raise ConfigError(f"{key}.grad_clip", f"must be > 0 or null, got {sds.grad_clip}")

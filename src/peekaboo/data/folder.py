@@ -24,8 +24,9 @@ from peekaboo.errors import DataError
 def read_index(path: Path) -> list[dict[str, Any]]:
     """Rows of the index file, each with 'image', 'prompt' and optional 'mask'/'id'."""
     if not path.is_file():
-        raise DataError(f"data.index: index file {path} does not exist (expected a CSV or JSON list of "
-                        "image,prompt[,mask] rows)")
+        raise DataError(
+            f"data.index: index file {path} does not exist (expected a CSV or JSON list of image,prompt[,mask] rows)"
+        )
     try:
         if path.suffix.lower() == ".json":
             rows = json.loads(path.read_text())
@@ -51,22 +52,34 @@ def read_index(path: Path) -> list[dict[str, Any]]:
 class FolderDataset(Dataset):
     """Images listed by an index file under ``root``; ids are ``<row>_<image stem>`` unless an ``id`` is given."""
 
-    def __init__(self, root: str, index: str = "index.csv", resolution: int = 256, crop: Crop | str = Crop.center,
-                 void: bool = False):
+    def __init__(
+        self,
+        root: str,
+        index: str = "index.csv",
+        resolution: int = 256,
+        crop: Crop | str = Crop.center,
+        void: bool = False,
+    ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise DataError(f"data.root: directory {self.root} does not exist (it must contain the images and the "
-                            f"index file '{index}')")
+            raise DataError(
+                f"data.root: directory {self.root} does not exist (it must contain the images and the "
+                f"index file '{index}')"
+            )
         self.rows = read_index(self.root / index)
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
-        self.item_ids = [safe_id(str(r.get("id") or f"{n:05d}_{Path(r['image']).stem}")) for n, r in enumerate(self.rows)]
+        self.item_ids = [
+            safe_id(str(r.get("id") or f"{n:05d}_{Path(r['image']).stem}")) for n, r in enumerate(self.rows)
+        ]
         if len(set(self.item_ids)) != len(self.item_ids):
             raise DataError(f"{self.root / index}: item ids are not unique; give each row a distinct 'id'")
         for n, row in enumerate(self.rows):
             check_prompts(row["prompt"], f"{self.root / index} row {n + 1}")
             for key in ("image", "mask"):
                 if row.get(key) and not (self.root / row[key]).is_file():
-                    raise DataError(f"{self.root / index} row {n + 1}: {key} file {self.root / row[key]} does not exist")
+                    raise DataError(
+                        f"{self.root / index} row {n + 1}: {key} file {self.root / row[key]} does not exist"
+                    )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -74,8 +87,17 @@ class FolderDataset(Dataset):
     def __getitem__(self, index: int) -> Item:
         row = self.rows[index]
         mask = self.root / row["mask"] if row.get("mask") else None
-        return load_item(index, self.item_ids[index], self.root / row["image"], row["prompt"], self.resolution, self.crop,
-                         mask, self.void, f"item '{self.item_ids[index]}'")
+        return load_item(
+            index,
+            self.item_ids[index],
+            self.root / row["image"],
+            row["prompt"],
+            self.resolution,
+            self.crop,
+            mask,
+            self.void,
+            f"item '{self.item_ids[index]}'",
+        )
 
 
 @dataclass

@@ -28,8 +28,18 @@ def binary_mask(values: np.ndarray, void: bool) -> np.ndarray:
     return out
 
 
-def load_item(index: int, item_id: str, image_path: Path, prompts: Any, resolution: int, crop: Crop,
-              mask_path: Path | None, void: bool, what: str, meta: dict | None = None) -> Item:
+def load_item(
+    index: int,
+    item_id: str,
+    image_path: Path,
+    prompts: Any,
+    resolution: int,
+    crop: Crop,
+    mask_path: Path | None,
+    void: bool,
+    what: str,
+    meta: dict | None = None,
+) -> Item:
     """Read, crop and resize one item; the ground truth is cropped identically at native resolution."""
     prompts = check_prompts(prompts, what)
     rgb = read_rgb(image_path, what)
@@ -39,21 +49,38 @@ def load_item(index: int, item_id: str, image_path: Path, prompts: Any, resoluti
     if mask_path is not None:
         raw = read_mask(mask_path, what)
         if raw.shape != rgb.shape[:2]:
-            raise DataError(f"{what}: mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but image {image_path} is "
-                            f"{rgb.shape[1]}x{rgb.shape[0]}; they must have the same size")
+            raise DataError(
+                f"{what}: mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but image {image_path} is "
+                f"{rgb.shape[1]}x{rgb.shape[0]}; they must have the same size"
+            )
         mask = np.ascontiguousarray(binary_mask(raw, void)[top:bottom, left:right])
     info = {"image": str(image_path), "crop_box": [top, left, bottom, right], **(meta or {})}
     if mask_path is not None:
         info["mask"] = str(mask_path)
-    return Item(index=index, item_id=item_id, image=to_working(display, resolution), prompts=prompts,
-                mask=mask, display=display, meta=info)
+    return Item(
+        index=index,
+        item_id=item_id,
+        image=to_working(display, resolution),
+        prompts=prompts,
+        mask=mask,
+        display=display,
+        meta=info,
+    )
 
 
 class ImageDataset(Dataset):
     """A single image: ``data.path``, ``data.prompt`` (a string or a list for several masks)."""
 
-    def __init__(self, path: str, prompt: Any, resolution: int = 256, crop: Crop | str = Crop.center,
-                 mask: str | None = None, void: bool = False, item_id: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        prompt: Any,
+        resolution: int = 256,
+        crop: Crop | str = Crop.center,
+        mask: str | None = None,
+        void: bool = False,
+        item_id: str | None = None,
+    ):
         if not path:
             raise DataError("data.path is empty: give the image to segment, e.g. data.path=dog.jpg")
         self.path = Path(path).expanduser()
@@ -74,8 +101,17 @@ class ImageDataset(Dataset):
         return 1
 
     def __getitem__(self, index: int) -> Item:
-        return load_item(index, self.item_id, self.path, self.prompts, self.resolution, self.crop, self.mask,
-                         self.void, f"item '{self.item_id}'")
+        return load_item(
+            index,
+            self.item_id,
+            self.path,
+            self.prompts,
+            self.resolution,
+            self.crop,
+            self.mask,
+            self.void,
+            f"item '{self.item_id}'",
+        )
 
 
 @dataclass

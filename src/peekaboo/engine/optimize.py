@@ -29,9 +29,17 @@ class EngineResult:
     seconds: float
 
 
-def optimize(scene: Scene, objective: PeekabooObjective, rng: UnitRandom, optimizer_factory: OptimizerFactory,
-             cond: torch.Tensor, uncond: torch.Tensor, iterations: int, snapshot_every: int = 0,
-             on_iteration: Callable[[int], None] | None = None) -> EngineResult:
+def optimize(
+    scene: Scene,
+    objective: PeekabooObjective,
+    rng: UnitRandom,
+    optimizer_factory: OptimizerFactory,
+    cond: torch.Tensor,
+    uncond: torch.Tensor,
+    iterations: int,
+    snapshot_every: int = 0,
+    on_iteration: Callable[[int], None] | None = None,
+) -> EngineResult:
     """Optimise every unit of ``scene`` for ``iterations`` steps; ``cond`` holds one embedding per unit.
 
     Each unit's parameters form their own optimizer parameter group, so element-wise optimizers (SGD, Adam)

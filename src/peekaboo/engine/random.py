@@ -35,13 +35,20 @@ class UnitRandom:
         return len(self.seeds)
 
     def rand(self, counts: Sequence[int], *shape: int) -> torch.Tensor:
-        return torch.cat([torch.rand(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts)])
+        return torch.cat(
+            [torch.rand(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts, strict=False)]
+        )
 
     def randn(self, counts: Sequence[int], *shape: int) -> torch.Tensor:
-        return torch.cat([torch.randn(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts)])
+        return torch.cat(
+            [torch.randn(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts, strict=False)]
+        )
 
     def randint(self, counts: Sequence[int], low: int, high: int) -> torch.Tensor:
         """Integers uniform in [low, high] inclusive (int64)."""
         return torch.cat(
-            [torch.randint(low, high + 1, (n,), generator=g, device=self.device) for g, n in zip(self.step, counts)]
+            [
+                torch.randint(low, high + 1, (n,), generator=g, device=self.device)
+                for g, n in zip(self.step, counts, strict=False)
+            ]
         )

@@ -54,10 +54,19 @@ def timestep_bounds(min_frac: float, max_frac: float, num_train_timesteps: int) 
 class ScoreDistillation:
     """SDS on a frozen prior. Holds no learnable state; schedules are evaluated per iteration on the host."""
 
-    def __init__(self, prior: DiffusionPrior, guidance_scale: Any = 100.0, min_step: Any = 0.02,
-                 max_step: Any = 0.98, weighting: Weighting | str = Weighting.sds, grad_clip: float | None = None,
-                 sample_posterior: bool = True, resolution: int | None = None, weight: float = 1.0,
-                 key: str = "loss.sds"):
+    def __init__(
+        self,
+        prior: DiffusionPrior,
+        guidance_scale: Any = 100.0,
+        min_step: Any = 0.02,
+        max_step: Any = 0.98,
+        weighting: Weighting | str = Weighting.sds,
+        grad_clip: float | None = None,
+        sample_posterior: bool = True,
+        resolution: int | None = None,
+        weight: float = 1.0,
+        key: str = "loss.sds",
+    ):
         self.prior = prior
         self.guidance_scale = Schedule.parse(guidance_scale, f"{key}.guidance_scale")
         self.min_step = Schedule.parse(min_step, f"{key}.min_step")
@@ -68,12 +77,21 @@ class ScoreDistillation:
         self.resolution = resolution or prior.resolution
         self.weight = weight
 
-    def __call__(self, images: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor, rng: UnitRandom,
-                 counts: Sequence[int], iteration: int) -> SDSOutput:
+    def __call__(
+        self,
+        images: torch.Tensor,
+        cond: torch.Tensor,
+        uncond: torch.Tensor,
+        rng: UnitRandom,
+        counts: Sequence[int],
+        iteration: int,
+    ) -> SDSOutput:
         """images (S, 3, H, W) in [0, 1]; cond (S, ...) prompt embeddings; uncond (1, ...); counts per unit."""
         prior = self.prior
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
-            images = F.interpolate(images, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+            images = F.interpolate(
+                images, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
+            )
         dist = prior.encode(images)
         posterior_noise = None
         if self.sample_posterior and dist.std is not None:

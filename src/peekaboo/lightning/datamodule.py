@@ -19,8 +19,15 @@ def item_ids(dataset: Dataset) -> list[str]:
 class ItemDataModule(LightningDataModule):
     """``resume``: skip items whose result.json is complete for this configuration (see ``peekaboo.results``)."""
 
-    def __init__(self, dataset: Dataset, output_dir: str | Path, config_hash: str, batch_size: int = 1,
-                 num_workers: int = 0, resume: bool = True):
+    def __init__(
+        self,
+        dataset: Dataset,
+        output_dir: str | Path,
+        config_hash: str,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        resume: bool = True,
+    ):
         super().__init__()
         self.dataset, self.output_dir, self.config_hash = dataset, Path(output_dir), config_hash
         self.batch_size, self.num_workers, self.resume = batch_size, num_workers, resume
@@ -30,7 +37,9 @@ class ItemDataModule(LightningDataModule):
         ids = item_ids(self.dataset)
         if not self.resume:
             return list(range(len(ids)))
-        return [i for i, item_id in enumerate(ids) if not is_complete(item_dir(self.output_dir, item_id), self.config_hash)]
+        return [
+            i for i, item_id in enumerate(ids) if not is_complete(item_dir(self.output_dir, item_id), self.config_hash)
+        ]
 
     def setup(self, stage: str) -> None:
         if self.pending is None:
@@ -39,6 +48,11 @@ class ItemDataModule(LightningDataModule):
             self.pending = self.trainer.strategy.broadcast(pending, src=0) if self.trainer is not None else pending
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(Subset(self.dataset, self.pending), batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.num_workers, collate_fn=collate_items,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            Subset(self.dataset, self.pending),
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_items,
+            persistent_workers=self.num_workers > 0,
+        )

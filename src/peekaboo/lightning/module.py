@@ -70,14 +70,30 @@ class PeekabooModule(LightningModule):
         guides = state["guide"](images, batch) if cfg.param.bilateral is not None else None
         parametrization = build(cfg.param, "recipe")
         optimizer = build(cfg.optimizer)
-        show = self._trainer is not None and self.trainer.is_global_zero and self.trainer.progress_bar_callback is not None
-        with torch.enable_grad(), tqdm(total=cfg.schedule.iterations, desc="iterations", leave=False, position=1,
-                                       disable=not show, dynamic_ncols=True) as bar:
+        show = (
+            self._trainer is not None and self.trainer.is_global_zero and self.trainer.progress_bar_callback is not None
+        )
+        with (
+            torch.enable_grad(),
+            tqdm(
+                total=cfg.schedule.iterations,
+                desc="iterations",
+                leave=False,
+                position=1,
+                disable=not show,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
             scene = task.build_scene(batch, units, rng, parametrization, guides, images, cfg.loss.n_backgrounds)
             result = optimize(
-                scene, state["objective"], rng, optimizer,
-                cond=self.embed([u.prompt for u in units]), uncond=self.embed([""]),
-                iterations=cfg.schedule.iterations, snapshot_every=cfg.schedule.timelapse_every,
+                scene,
+                state["objective"],
+                rng,
+                optimizer,
+                cond=self.embed([u.prompt for u in units]),
+                uncond=self.embed([""]),
+                iterations=cfg.schedule.iterations,
+                snapshot_every=cfg.schedule.timelapse_every,
                 on_iteration=lambda _: bar.update(1),
             )
         return task.artifacts(batch, units, result, self.record)

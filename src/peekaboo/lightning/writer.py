@@ -16,8 +16,16 @@ class ItemWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.output_dir, self.item_ids, self.extra = Path(output_dir), item_ids, extra_metrics or {}
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: list[ItemArtifacts], batch_indices, batch,
-                           batch_idx: int, dataloader_idx: int) -> None:
+    def write_on_batch_end(
+        self,
+        trainer,
+        pl_module,
+        prediction: list[ItemArtifacts],
+        batch_indices,
+        batch,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
         for artifacts in prediction:
             write_item(item_dir(self.output_dir, artifacts.item_id), artifacts.files, artifacts.record)
 

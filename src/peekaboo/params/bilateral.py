@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 
 
-def bilateral_weights(guide: torch.Tensor, kernel_size: int = 3, tolerance: float = 0.08, sigma: float = 5.0) -> torch.Tensor:
+def bilateral_weights(
+    guide: torch.Tensor, kernel_size: int = 3, tolerance: float = 0.08, sigma: float = 5.0
+) -> torch.Tensor:
     """Normalised neighbour weights (N, k*k, H, W) for guides (N, C, H, W).
 
     Offset j = (dy, dx) in row-major order over [-r, r]^2; weight of neighbour (y+dy, x+dx) for pixel (y, x)

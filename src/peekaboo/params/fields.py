@@ -20,8 +20,15 @@ class RasterField(nn.Module):
     init: "randn" (the original: P ~ N(0, init_scale^2)) or "zeros" (logits at 0, alpha 0.5 everywhere).
     """
 
-    def __init__(self, generators: list[torch.Generator], channels: int, height: int, width: int,
-                 init: str = "randn", init_scale: float = 1.0):
+    def __init__(
+        self,
+        generators: list[torch.Generator],
+        channels: int,
+        height: int,
+        width: int,
+        init: str = "randn",
+        init_scale: float = 1.0,
+    ):
         super().__init__()
         if init not in ("randn", "zeros"):
             raise ValueError(f"raster init must be 'randn' or 'zeros', got {init!r}")
@@ -65,9 +72,18 @@ class FourierField(nn.Module):
     unit's channels over that unit's pixels only, so units stay independent.
     """
 
-    def __init__(self, generators: list[torch.Generator], channels: int, height: int, width: int,
-                 num_features: int = 256, hidden: int = 256, hidden_layers: int = 3, scale: float = 10.0,
-                 batchnorm: bool = True):
+    def __init__(
+        self,
+        generators: list[torch.Generator],
+        channels: int,
+        height: int,
+        width: int,
+        num_features: int = 256,
+        hidden: int = 256,
+        hidden_layers: int = 3,
+        scale: float = 10.0,
+        batchnorm: bool = True,
+    ):
         super().__init__()
         if num_features % 2:
             raise ValueError(f"fourier num_features must be even, got {num_features}")
@@ -81,16 +97,26 @@ class FourierField(nn.Module):
             proj = 2 * math.pi * uv @ b
             features.append(torch.cat([proj.sin(), proj.cos()], dim=1).T)  # (F, HW)
             sizes = [num_features] + [hidden] * hidden_layers + [channels]
-            layers.append([_linear_init(g, fan_out, fan_in) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])])
+            layers.append(
+                [_linear_init(g, fan_out, fan_in) for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False)]
+            )
         self.register_buffer("features", torch.stack(features), persistent=False)  # (U, F, HW)
         n_layers = len(layers[0])
-        self.weights = nn.ParameterList(nn.Parameter(layers[u][i][0]) for u in range(len(generators)) for i in range(n_layers))
-        self.biases = nn.ParameterList(nn.Parameter(layers[u][i][1]) for u in range(len(generators)) for i in range(n_layers))
+        self.weights = nn.ParameterList(
+            nn.Parameter(layers[u][i][0]) for u in range(len(generators)) for i in range(n_layers)
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(layers[u][i][1]) for u in range(len(generators)) for i in range(n_layers)
+        )
         self.norm_weights = nn.ParameterList(
-            nn.Parameter(torch.ones(hidden)) for _ in range(len(generators)) for _ in range(hidden_layers if batchnorm else 0)
+            nn.Parameter(torch.ones(hidden))
+            for _ in range(len(generators))
+            for _ in range(hidden_layers if batchnorm else 0)
         )
         self.norm_biases = nn.ParameterList(
-            nn.Parameter(torch.zeros(hidden)) for _ in range(len(generators)) for _ in range(hidden_layers if batchnorm else 0)
+            nn.Parameter(torch.zeros(hidden))
+            for _ in range(len(generators))
+            for _ in range(hidden_layers if batchnorm else 0)
         )
         self.n_units, self.n_layers, self.hidden_layers = len(generators), n_layers, hidden_layers
 
@@ -116,7 +142,9 @@ class FourierField(nn.Module):
                 if self.batchnorm:
                     u, c, hw = x.shape
                     x = F.batch_norm(
-                        x.reshape(1, u * c, hw), None, None,
+                        x.reshape(1, u * c, hw),
+                        None,
+                        None,
                         self._layer(self.norm_weights, i, self.hidden_layers).reshape(-1),
                         self._layer(self.norm_biases, i, self.hidden_layers).reshape(-1),
                         training=True,

@@ -80,10 +80,19 @@ class Parametrization(nn.Module):
                    ``guide_index`` so an image shared by several prompts has its weights computed once.
     """
 
-    def __init__(self, generators: list[torch.Generator], channels: int, height: int, width: int,
-                 kind: FieldKind | str = FieldKind.raster, raster: RasterConfig | dict | None = None,
-                 fourier: FourierConfig | dict | None = None, bilateral: BilateralConfig | dict | None = None,
-                 guides: torch.Tensor | None = None, guide_index: list[int] | None = None):
+    def __init__(
+        self,
+        generators: list[torch.Generator],
+        channels: int,
+        height: int,
+        width: int,
+        kind: FieldKind | str = FieldKind.raster,
+        raster: RasterConfig | dict | None = None,
+        fourier: FourierConfig | dict | None = None,
+        bilateral: BilateralConfig | dict | None = None,
+        guides: torch.Tensor | None = None,
+        guide_index: list[int] | None = None,
+    ):
         super().__init__()
         kind = FieldKind(getattr(kind, "value", kind))
         raster = _as(RasterConfig, raster)
@@ -92,8 +101,17 @@ class Parametrization(nn.Module):
         if kind is FieldKind.raster:
             self.field = RasterField(generators, channels, height, width, raster.init, raster.init_scale)
         else:
-            self.field = FourierField(generators, channels, height, width, fourier.num_features, fourier.hidden,
-                                      fourier.hidden_layers, fourier.scale, fourier.batchnorm)
+            self.field = FourierField(
+                generators,
+                channels,
+                height,
+                width,
+                fourier.num_features,
+                fourier.hidden,
+                fourier.hidden_layers,
+                fourier.scale,
+                fourier.batchnorm,
+            )
         self.iterations = 0
         self.register_buffer("weights", None, persistent=False)
         if bilateral is not None:

@@ -52,15 +52,25 @@ def offline_requested(local_files_only: bool) -> bool:
     return local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
-def load_error(what: str, path: str, cache_dir: str | None, offline: bool, cause: BaseException,
-               subfolders: tuple[str, ...], key: str = "model.path") -> ModelLoadError:
+def load_error(
+    what: str,
+    path: str,
+    cache_dir: str | None,
+    offline: bool,
+    cause: BaseException,
+    subfolders: tuple[str, ...],
+    key: str = "model.path",
+) -> ModelLoadError:
     """One actionable message for every way a ``from_pretrained`` can fail."""
     from huggingface_hub import constants
 
     where = Path(path).expanduser()
     if where.exists() or path.startswith(("/", ".", "~")) or path.count("/") > 1:
         if not where.is_dir():
-            looked, fix = f"the local directory {where}, which does not exist", f"check {key} or download the weights there"
+            looked, fix = (
+                f"the local directory {where}, which does not exist",
+                f"check {key} or download the weights there",
+            )
         else:
             present = sorted(p.name for p in where.iterdir())
             shown = ", ".join(present[:10]) + (", ..." if len(present) > 10 else "")
@@ -70,9 +80,11 @@ def load_error(what: str, path: str, cache_dir: str | None, offline: bool, cause
         looked = f"the Hugging Face cache {cache_dir or constants.HF_HUB_CACHE}" + (
             " only (offline: local_files_only or HF_HUB_OFFLINE=1)" if offline else " and the hub"
         )
-        fix = (f"download once on a machine with network (`hf download {path}`) and copy the cache, set HF_HOME or "
-               f"model.cache_dir to where it lies, or point {key}=/local/dir at a saved copy; for gated repos run "
-               "`hf auth login` first")
+        fix = (
+            f"download once on a machine with network (`hf download {path}`) and copy the cache, set HF_HOME or "
+            f"model.cache_dir to where it lies, or point {key}=/local/dir at a saved copy; for gated repos run "
+            "`hf auth login` first"
+        )
     return ModelLoadError(
         f"could not load {what} '{path}' ({key}). Looked in {looked}. Fix: {fix}. "
         f"Cause: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
@@ -82,10 +94,20 @@ def load_error(what: str, path: str, cache_dir: str | None, offline: bool, cause
 class StableDiffusionPrior(DiffusionPrior):
     """VAE + CLIP text encoder + UNet + DDPM schedule of a Stable Diffusion checkpoint, frozen."""
 
-    def __init__(self, path: str, revision: str | None = None, variant: str | None = None,
-                 cache_dir: str | None = None, local_files_only: bool = False, dtype: Precision | str = Precision.fp32,
-                 channels_last: bool = False, attention: str = "sdpa", compile: bool = False, resolution: int = 512,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        path: str,
+        revision: str | None = None,
+        variant: str | None = None,
+        cache_dir: str | None = None,
+        local_files_only: bool = False,
+        dtype: Precision | str = Precision.fp32,
+        channels_last: bool = False,
+        attention: str = "sdpa",
+        compile: bool = False,
+        resolution: int = 512,
+        device: str | torch.device = "cpu",
+    ):
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -95,10 +117,12 @@ class StableDiffusionPrior(DiffusionPrior):
         try:
             self.tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", **kwargs)
             self.text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **kwargs)
-            self.vae = AutoencoderKL.from_pretrained(path, subfolder="vae", variant=variant, torch_dtype=precision.dtype,
-                                                     **kwargs)
-            self.unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", variant=variant,
-                                                             torch_dtype=precision.dtype, **kwargs)
+            self.vae = AutoencoderKL.from_pretrained(
+                path, subfolder="vae", variant=variant, torch_dtype=precision.dtype, **kwargs
+            )
+            self.unet = UNet2DConditionModel.from_pretrained(
+                path, subfolder="unet", variant=variant, torch_dtype=precision.dtype, **kwargs
+            )
             scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kwargs)
         except (OSError, ValueError) as err:
             raise load_error("Stable Diffusion weights", path, cache_dir, offline, err, _SUBFOLDERS) from err
@@ -136,12 +160,19 @@ class StableDiffusionPrior(DiffusionPrior):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         posterior = self.vae.encode(x).latent_dist
-        return LatentDistribution(posterior.mean.float() * self.scaling_factor, posterior.std.float() * self.scaling_factor)
+        return LatentDistribution(
+            posterior.mean.float() * self.scaling_factor, posterior.std.float() * self.scaling_factor
+        )
 
     @torch.no_grad()
     def embed_prompts(self, prompts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(prompts), padding="max_length", max_length=self.tokenizer.model_max_length,
-                                truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(
+            list(prompts),
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
         hidden = self.text_encoder(tokens.input_ids.to(self.device))[0]
         return hidden.to(self.dtype)
 

@@ -38,7 +38,9 @@ class TinySDConfig(StableDiffusionConfig):
 
 def _byte_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """CLIP's byte-to-unicode table as a vocabulary (each byte alone and word-final), no merges."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes, extra = printable[:], 0
     for b in range(256):
         if b not in printable:
@@ -58,24 +60,47 @@ def _build(directory: Path, seed: int) -> None:
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"], projection_dim=32,
-        ))
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(vocab),
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                max_position_embeddings=77,
+                bos_token_id=vocab["<|startoftext|>"],
+                eos_token_id=vocab["<|endoftext|>"],
+                pad_token_id=vocab["<|endoftext|>"],
+                projection_dim=32,
+            )
+        )
         vae = AutoencoderKL(
-            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
-            block_out_channels=(8, 16, 32, 32), down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4, sample_size=64, scaling_factor=0.18215,
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            layers_per_block=1,
+            norm_num_groups=8,
+            block_out_channels=(8, 16, 32, 32),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=64,
+            scaling_factor=0.18215,
         )
         unet = UNet2DConditionModel(
-            sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64, 64),
+            sample_size=8,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=1,
+            block_out_channels=(32, 64, 64),
             down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16,
+            cross_attention_dim=32,
+            attention_head_dim=8,
+            norm_num_groups=16,
         )
-    scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              num_train_timesteps=1000, clip_sample=False)
+    scheduler = DDPMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000, clip_sample=False
+    )
     tokenizer.save_pretrained(directory / "tokenizer")
     text_encoder.save_pretrained(directory / "text_encoder")
     vae.save_pretrained(directory / "vae")
@@ -93,7 +118,9 @@ def tiny_sd_directory(cache_dir: str | None, seed: int) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=".tiny_sd-", dir=root))
         try:
             _build(staging, seed)
-            (staging / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "seed": seed}))
+            (staging / "model_index.json").write_text(
+                json.dumps({"_class_name": "StableDiffusionPipeline", "seed": seed})
+            )
             try:
                 staging.rename(directory)  # atomic: concurrent builders leave exactly one complete copy
             except OSError:
@@ -104,11 +131,24 @@ def tiny_sd_directory(cache_dir: str | None, seed: int) -> Path:
     return directory
 
 
-def build_tiny_sd(seed: int = 0, cache_dir: str | None = None, resolution: int = 64,
-                  dtype: Precision | str = Precision.fp32, device: str | torch.device = "cpu", **kwargs) -> StableDiffusionPrior:
+def build_tiny_sd(
+    seed: int = 0,
+    cache_dir: str | None = None,
+    resolution: int = 64,
+    dtype: Precision | str = Precision.fp32,
+    device: str | torch.device = "cpu",
+    **kwargs,
+) -> StableDiffusionPrior:
     """Build (or reuse) the tiny pipeline on disk and load it like real weights."""
     kwargs.pop("path", None)
     kwargs.pop("local_files_only", None)
     directory = tiny_sd_directory(cache_dir, seed)
-    return StableDiffusionPrior(path=str(directory), cache_dir=None, local_files_only=True, resolution=resolution,
-                                dtype=dtype, device=device, **kwargs)
+    return StableDiffusionPrior(
+        path=str(directory),
+        cache_dir=None,
+        local_files_only=True,
+        resolution=resolution,
+        dtype=dtype,
+        device=device,
+        **kwargs,
+    )

@@ -45,9 +45,16 @@ class SegmentTask:
     def units(self, items: list[Item], base_seed: int) -> list[Unit]:
         return units_of(items, base_seed)
 
-    def build_scene(self, items: list[Item], units: list[Unit], rng: UnitRandom,
-                    parametrization: Callable[..., torch.nn.Module], guides: torch.Tensor | None,
-                    images: torch.Tensor, n_backgrounds: int) -> SegmentationScene:
+    def build_scene(
+        self,
+        items: list[Item],
+        units: list[Unit],
+        rng: UnitRandom,
+        parametrization: Callable[..., torch.nn.Module],
+        guides: torch.Tensor | None,
+        images: torch.Tensor,
+        n_backgrounds: int,
+    ) -> SegmentationScene:
         """images (G, 3, H, W) on the device, one per item; units index them."""
         index = [u.item for u in units]
         _, _, h, w = images.shape
@@ -55,7 +62,9 @@ class SegmentTask:
         unit_images = images.index_select(0, torch.as_tensor(index, device=images.device))
         return SegmentationScene(unit_images, alpha.to(images.device), n_backgrounds)
 
-    def artifacts(self, items: list[Item], units: list[Unit], result: EngineResult, record: dict) -> list[ItemArtifacts]:
+    def artifacts(
+        self, items: list[Item], units: list[Unit], result: EngineResult, record: dict
+    ) -> list[ItemArtifacts]:
         out = []
         for i, item in enumerate(items):
             mine = [(n, u) for n, u in enumerate(units) if u.item == i]
@@ -81,13 +90,20 @@ class SegmentTask:
             if "alpha" in result.frames:
                 frames = result.frames["alpha"][:, n, 0].numpy()
                 files[prefix + "timelapse.gif"] = gif_bytes([to_uint8_image(np.repeat(f[None], 3, 0)) for f in frames])
-            entry = {"prompt": unit.prompt, "dir": prefix.rstrip("/") or ".",
-                     "final": {k: float(v[-1, n]) for k, v in result.history.items()}}
+            entry = {
+                "prompt": unit.prompt,
+                "dir": prefix.rstrip("/") or ".",
+                "final": {k: float(v[-1, n]) for k, v in result.history.items()},
+            }
             if item.mask is not None:
                 scores = score_alpha(alpha, item.mask, self.thresholds)
                 at = scores["thresholds"].index(float(self.threshold))
-                entry.update(iou=scores["iou"][at], intersection=scores["intersection"][at], union=scores["union"][at],
-                             scores=scores)
+                entry.update(
+                    iou=scores["iou"][at],
+                    intersection=scores["intersection"][at],
+                    union=scores["union"][at],
+                    scores=scores,
+                )
             prompts.append(entry)
             for name, values in result.history.items():
                 history.setdefault(name, []).append(values[:, n].tolist())
