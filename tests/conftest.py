@@ -45,9 +45,9 @@ def compose(overrides: list[str]):
         return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
 
 
-def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python run.py ARGS`` in a subprocess, as a user would type it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_cli(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python run.py ARGS`` in a subprocess, as a user would type it (``env`` adds variables)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
 from peekaboo.config.validate import validate
+from peekaboo.errors import ConfigError
 
 log = logging.getLogger("peekaboo")
 
@@ -55,40 +56,30 @@ def variant_record(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def run(cfg: DictConfig) -> dict[str, Any] | None:
-    """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
+def build_logger(cfg: DictConfig, output_dir: Path):
+    """The W&B logger (or None): grouped by sweep directory and named by the job's overrides by default."""
+    if not cfg.logger.get("_target_"):
+        return None
+    from hydra.types import RunMode
+
+    from peekaboo.loggers import run_names
+
+    hydra_cfg = HydraConfig.get()
+    group, name = run_names(output_dir, hydra_cfg.job.override_dirname, hydra_cfg.mode == RunMode.MULTIRUN)
+    logger = build(
+        cfg.logger,
+        "log_items",
+        save_dir=str(output_dir),
+        group=cfg.logger.group or group,
+        run_name=cfg.logger.run_name or name,
+    )
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    return logger
+
+
+def build_trainer(cfg: DictConfig, output_dir: Path, logger, callbacks):
     import lightning
 
-    from peekaboo.lightning.datamodule import ItemDataModule
-    from peekaboo.lightning.writer import ItemWriter
-    from peekaboo.loggers import WandbItemLogger, run_names
-    from peekaboo.reports import contact_sheet, format_table
-    from peekaboo.results import collect
-
-    validate(cfg)
-    quiet_libraries()
-    output_dir = output_directory()
-    hydra_cfg = HydraConfig.get()
-    dataset = build(cfg.data)
-    item_ids = list(dataset.item_ids)
-    chash = config_hash(cfg)
-    module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
-    datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
-
-    logger = None
-    callbacks: list[lightning.Callback] = [ItemWriter(output_dir, item_ids)]
-    if cfg.logger.get("_target_"):
-        group, name = run_names(output_dir, hydra_cfg.job.override_dirname, str(hydra_cfg.mode) == "RunMode.MULTIRUN")
-        logger = build(
-            cfg.logger,
-            "log_items",
-            save_dir=str(output_dir),
-            group=cfg.logger.group or group,
-            run_name=cfg.logger.run_name or name,
-        )
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-        if cfg.logger.log_items:
-            callbacks.append(WandbItemLogger())
     trainer = lightning.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
@@ -102,7 +93,46 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         enable_progress_bar=cfg.trainer.enable_progress_bar,
         default_root_dir=str(output_dir),
     )
+    check_launcher(trainer)
+    return trainer
+
+
+def check_launcher(trainer) -> None:
+    """Plain ``ddp`` re-executes the command line in child processes; under ``-m`` that is the whole sweep."""
+    from hydra.types import RunMode
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if isinstance(launcher, _SubprocessScriptLauncher) and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ConfigError(
+            "trainer.strategy",
+            "strategy 'ddp' re-launches this command (the whole sweep) in every child process under -m; use "
+            "trainer=ddp_spawn for multi-device sweeps (or launch one process per device with SLURM/torchrun)",
+        )
+
+
+def run(cfg: DictConfig) -> dict[str, Any] | None:
+    """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
+    from peekaboo.lightning.datamodule import ItemDataModule
+    from peekaboo.lightning.writer import ItemWriter
+    from peekaboo.loggers import WandbItemLogger
+    from peekaboo.reports import contact_sheet, format_table
+    from peekaboo.results import collect
+
+    validate(cfg)
+    quiet_libraries()
+    output_dir = output_directory()
+    dataset = build(cfg.data)
+    item_ids = list(dataset.item_ids)
+    chash = config_hash(cfg)
+    module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
+    datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
+    logger = build_logger(cfg, output_dir)
+    callbacks = [ItemWriter(output_dir, item_ids)]
+    if logger is not None and cfg.logger.log_items:
+        callbacks.append(WandbItemLogger())
     try:
+        trainer = build_trainer(cfg, output_dir, logger, callbacks)
         trainer.predict(module, datamodule=datamodule, return_predictions=False)
         if not trainer.is_global_zero:
             return None

@@ -22,7 +22,8 @@ def format_table(records: list[dict[str, Any]], metrics: dict[str, Any], max_row
         pwidth = max(len(r[1]) for r in rows)
         lines.append(f"{'item'.ljust(width)}  {'prompt'.ljust(pwidth)}  IoU")
         lines += [f"{i.ljust(width)}  {p.ljust(pwidth)}  {'-' if v is None else f'{v:.3f}'}" for i, p, v in rows]
-    summary = [f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()]
+    flat = {**{k: v for k, v in metrics.items() if k != "timings"}, **metrics.get("timings", {})}
+    summary = [f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items()]
     lines.append("  ".join(summary))
     return "\n".join(lines)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
-from peekaboo.io.atomic import write_bytes, write_json, write_text
+from peekaboo.io.atomic import remove_stale_temporaries, write_bytes, write_json, write_text
 from peekaboo.metrics import summarize
 
 RESULT = "result.json"
@@ -41,8 +42,12 @@ def is_complete(directory: Path, config_hash: str) -> bool:
 
 
 def write_item(directory: Path, files: dict[str, bytes], record: dict[str, Any]) -> None:
-    """Write an item's files, then its result.json (the completeness marker) last."""
-    (directory / RESULT).unlink(missing_ok=True)
+    """Write an item's files, then its result.json (the completeness marker) last.
+
+    Whatever an earlier, interrupted or differently configured attempt left in the directory is removed
+    first, so a resumed run ends with exactly the files of an uninterrupted one.
+    """
+    shutil.rmtree(directory, ignore_errors=True)
     for name, data in files.items():
         write_bytes(directory / name, data)
     write_json(directory / RESULT, {**record, "files": sorted(files), "status": "complete"})
@@ -80,6 +85,7 @@ def per_item_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``metrics.json`` and ``per_item.csv`` for the run from the items' result files."""
     output_dir = Path(output_dir)
+    remove_stale_temporaries(output_dir)
     records = collect(output_dir, item_ids)
     rows = per_item_rows(records)
     scored = [r for r in rows if "iou" in r]
@@ -89,8 +95,8 @@ def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any]
             summarize([r["iou"] for r in scored], [r["intersection"] for r in scored], [r["union"] for r in scored])
         )
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
-    if seconds:
-        metrics["seconds_per_item"] = sum(seconds) / len(seconds)
+    if seconds:  # every timing lives under "timings": the only part of the outputs that varies between runs
+        metrics["timings"] = {"seconds_per_item": sum(seconds) / len(seconds)}
     metrics.update(extra or {})
     write_json(output_dir / "metrics.json", metrics)
     if rows:

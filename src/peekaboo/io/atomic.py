@@ -24,6 +24,12 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def remove_stale_temporaries(directory: str | Path) -> None:
+    """Delete temporaries that a killed process left behind in ``directory`` (not recursive)."""
+    for path in Path(directory).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

@@ -96,4 +96,4 @@ class PeekabooModule(LightningModule):
                 snapshot_every=cfg.schedule.timelapse_every,
                 on_iteration=lambda _: bar.update(1),
             )
-        return task.artifacts(batch, units, result, self.record)
+        return task.artifacts(batch, units, result, {**self.record, "rank": self.global_rank})
