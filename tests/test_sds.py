@@ -88,3 +88,19 @@ def test_timestep_bounds_follow_the_original():
     rng = UnitRandom([0], "cpu")
     draws = rng.randint([5000], 20, 980)
     assert int(draws.min()) == 20 and int(draws.max()) == 980
+
+
+def test_half_precision_prior_gives_fp32_gradients_close_to_fp32(peekaboo_cache):
+    """bf16 frozen networks, fp32 optimised parameters: the gradient stays fp32 and close to the fp32 one."""
+    from peekaboo.priors.tiny_sd import build_tiny_sd
+
+    images = torch.rand(2, 3, 32, 32)
+    grads = {}
+    for dtype in ("fp32", "bf16"):
+        prior = build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache), dtype=dtype, channels_last=dtype == "bf16")
+        x = images.clone().requires_grad_(True)
+        out = run_sds(prior, x, [5, 6], [1, 1], scale=7.5)
+        grads[dtype] = torch.autograd.grad(out.loss.sum(), x)[0]
+        assert next(prior.unet.parameters()).dtype == (torch.float32 if dtype == "fp32" else torch.bfloat16)
+    assert grads["bf16"].dtype == torch.float32
+    assert_relative_close(grads["bf16"], grads["fp32"], tolerance=0.1)
