@@ -43,6 +43,14 @@ class PeekabooObjective:
             sds = dict(vars(sds)) if isinstance(sds, SDSConfig) else dict(sds)
             self.sds = ScoreDistillation(prior, **sds, key=f"{key}.sds")
         self.prior = prior
+        self._sizes: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def _unit_sizes(self, counts: list[int], like: torch.Tensor) -> torch.Tensor:
+        """Samples per unit as a device tensor, made once per layout (no host-to-device copy per iteration)."""
+        key = tuple(counts)
+        if key not in self._sizes:
+            self._sizes[key] = torch.as_tensor(counts, device=like.device, dtype=like.dtype)
+        return self._sizes[key]
 
     def __call__(
         self,
@@ -60,9 +68,7 @@ class PeekabooObjective:
         if self.sds is not None:
             out = self.sds(composites.images, cond, uncond, rng, counts, iteration)
             per_unit["sds"] = _per_unit(out.grad_sq.detach(), sample_unit, n_units)
-            per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / torch.as_tensor(
-                counts, device=total.device, dtype=total.dtype
-            )
+            per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / self._unit_sizes(counts, total)
             total = total + _per_unit(out.loss, sample_unit, n_units)
         if composites.alpha is not None:
             alpha_sum = composites.alpha.flatten(1).sum(1)
