@@ -1,0 +1,76 @@
+"""Loading priors: the tiny pipeline is built once and loaded like real weights; missing weights explain themselves."""
+
+import os
+
+import pytest
+import torch
+
+from conftest import run_cli
+from peekaboo.errors import ModelLoadError
+from peekaboo.priors.stable_diffusion import StableDiffusionPrior
+from peekaboo.priors.tiny_sd import build_tiny_sd, tiny_sd_directory
+
+
+def test_tiny_sd_is_built_once_and_loaded_through_from_pretrained(peekaboo_cache, tiny_prior):
+    directory = tiny_sd_directory(str(peekaboo_cache), seed=0)
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "model_index.json",
+        "scheduler",
+        "text_encoder",
+        "tokenizer",
+        "unet",
+        "vae",
+    ]
+    stamp = (directory / "unet").stat().st_mtime_ns
+    again = build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache))
+    assert (directory / "unet").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert isinstance(again, StableDiffusionPrior) and again.path == str(directory)
+    assert again.latent_shape == (4, 8, 8)  # the real 8x VAE downsampling at 64 px
+    for a, b in zip(again.unet.parameters(), tiny_prior.unet.parameters(), strict=True):
+        assert torch.equal(a, b)  # seeded: the same weights every time
+    tokens = again.tokenizer(["a red dog!"]).input_ids[0]
+    assert tokens[0] == again.tokenizer.bos_token_id and tokens[-1] == again.tokenizer.eos_token_id
+
+
+def test_missing_hub_weights_say_where_we_looked_and_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError) as err:
+        StableDiffusionPrior("CompVis/stable-diffusion-v1-4", cache_dir=str(tmp_path / "hub"))
+    message = str(err.value)
+    for expected in (
+        "CompVis/stable-diffusion-v1-4",
+        "model.path",
+        str(tmp_path / "hub"),
+        "offline",
+        "hf download",
+        "HF_HOME",
+        "hf auth login",
+    ):
+        assert expected in message, expected
+
+
+def test_local_directory_without_weights_lists_what_it_holds(tmp_path):
+    (tmp_path / "unet").mkdir()
+    with pytest.raises(ModelLoadError, match=r"contains: unet\).*subfolders unet, vae, text_encoder"):
+        StableDiffusionPrior(str(tmp_path))
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        StableDiffusionPrior(str(tmp_path / "missing"))
+
+
+def test_cli_stops_with_one_message_when_weights_are_missing(tmp_path):
+    result = run_cli(
+        [
+            "model=sd14",
+            "data.num_scenes=1",
+            f"model.cache_dir={tmp_path}/hub",
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        cwd=tmp_path,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 2
+    assert "could not load Stable Diffusion weights 'CompVis/stable-diffusion-v1-4'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "run").rglob("result.json"))
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # tests never reach the network
