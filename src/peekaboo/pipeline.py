@@ -15,11 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
 from peekaboo.config.validate import validate
+from peekaboo.data.subset import select_items
 
 log = logging.getLogger("peekaboo")
 
 # Keys that do not change any item's result: excluded from the hash that guards resumption.
-NOT_RESULT_AFFECTING = ("trainer", "logger", "run_name", "resume", "print_items", "contact_sheet")
+NOT_RESULT_AFFECTING = ("trainer", "logger", "run_name", "resume", "print_items", "contact_sheet", "subset", "render")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -61,7 +62,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
 
     from peekaboo.lightning.datamodule import ItemDataModule
     from peekaboo.lightning.writer import ItemWriter
-    from peekaboo.loggers import WandbItemLogger, run_names
+    from peekaboo.loggers import WandbItemLogger, log_run_results, run_names
     from peekaboo.reports import contact_sheet, format_table
     from peekaboo.results import collect
 
@@ -69,7 +70,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     quiet_libraries()
     output_dir = output_directory()
     hydra_cfg = HydraConfig.get()
-    dataset = build(cfg.data)
+    dataset = select_items(build(cfg.data), cfg.subset)
     item_ids = list(dataset.item_ids)
     chash = config_hash(cfg)
     module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
@@ -82,6 +83,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         logger = build(
             cfg.logger,
             "log_items",
+            "table_rows",
             save_dir=str(output_dir),
             group=cfg.logger.group or group,
             run_name=cfg.logger.run_name or name,
@@ -108,7 +110,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
             return None
         metrics = json.loads((output_dir / "metrics.json").read_text())
         if logger is not None:
-            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+            log_run_results(logger, metrics, dataset, output_dir, item_ids, cfg.logger.table_rows)
     finally:
         if logger is not None:
             logger.experiment.finish()
