@@ -45,8 +45,8 @@ def table(directory: Path, name: str) -> list[Path]:
     )
     if not data <= set(paper.datasets):
         context += (
-            f" The paper's numbers are for data={'/'.join(paper.datasets)} with Stable Diffusion 1.4: a run on other data "
-            "checks the pipeline, it is not comparable."
+            f" The paper's numbers are for data={'/'.join(paper.datasets)} with Stable Diffusion 1.4: a run on "
+            "other data checks the pipeline, it is not comparable."
         )
     md, csv_path = Path(directory) / "table.md", Path(directory) / "table.csv"
     write_text(md, table_markdown(paper, rows, context))
