@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     except PeekabooError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(f"VOC-C: {info['items']} items from {info['images_in_split']} images of {info['split']} ({info['skipped']})")
+    skipped = ", ".join(f"{count} with {reason}" for reason, count in info["skipped"].items()) or "none"
+    print(f"VOC-C: {info['items']} items from {info['images_in_split']} images of {info['split']}; skipped: {skipped}")
 
 
 if __name__ == "__main__":
