@@ -23,10 +23,12 @@ from hydra.types import RunMode
 from hydra.utils import call
 from omegaconf import DictConfig, OmegaConf
 
+from peekaboo.config.resolvers import register_resolvers
 from peekaboo.errors import DataError, PeekabooError
 from peekaboo.io.atomic import write_text
 from peekaboo.io.tables import csv_text, markdown_table
 from peekaboo.metrics import PRECISION_LEVELS, TUNED_NOTE
+from peekaboo.results import item_dir, read_result
 
 log = logging.getLogger("peekaboo")
 
@@ -55,15 +57,11 @@ class Job:
         return "complete" if done >= expected else f"partial ({done}/{expected} items)"
 
     def config(self) -> DictConfig:
-        """The job's composed config (``.hydra/config.yaml``)."""
-        from peekaboo.config.store import register_configs
-
-        register_configs()  # resolvers used by saved configs
+        """The job's composed config (``.hydra/config.yaml``; our resolvers registered to resolve it)."""
+        register_resolvers()
         return OmegaConf.load(self.directory / ".hydra" / "config.yaml")
 
     def result(self, item_id: str) -> dict[str, Any] | None:
-        from peekaboo.results import item_dir, read_result
-
         return read_result(item_dir(self.directory, item_id))
 
 

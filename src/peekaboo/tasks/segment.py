@@ -48,11 +48,10 @@ class SegmentTask:
         sweep_levels: int = SWEEP_LEVELS,
         postprocess: PostprocessConfig | dict | None = None,
     ):
-        self.postprocess = PostprocessConfig(**postprocess) if isinstance(postprocess, dict) else postprocess
-        self.postprocess = self.postprocess or PostprocessConfig()
-        if self.postprocess.threshold is not None:
-            threshold = self.postprocess.threshold
-        self.threshold = float(threshold)
+        if not isinstance(postprocess, PostprocessConfig):
+            postprocess = PostprocessConfig(**(postprocess or {}))
+        self.postprocess = postprocess
+        self.threshold = float(threshold if self.postprocess.threshold is None else self.postprocess.threshold)
         self.thresholds = sorted({self.threshold, *(float(t) for t in score_thresholds or [])})
         self.sweep_levels = sweep_levels
         self.save_npy = save_npy
