@@ -101,3 +101,20 @@ def test_cli_reports_missing_image_by_key(tmp_path):
     assert result.returncode == 2
     assert "data.path" in result.stderr and "missing.jpg" in result.stderr
     assert not (tmp_path / "run" / "items").exists()
+
+
+def test_evaluation_presets_compose():
+    cfg = compose(["experiment=table1_refcoco"])
+    assert (cfg.data.name, cfg.data.crop.value, cfg.model.path) == ("refcoco_c", "box", "CompVis/stable-diffusion-v1-4")
+    assert (cfg.schedule.iterations, cfg.loss.sds.min_step, cfg.loss.sds.max_step) == (100, 0.2, 0.4)
+    assert compose(["experiment=table2_voc_c"]).data.name == "voc_c"
+    chain = compose(["task/postprocess=original"]).task.postprocess
+    assert (chain.standardize, chain.blur_sigma, chain.dilate, chain.threshold) == (True, 3.0, 5, 0.2)
+    assert compose(["variant=fourier"]).param.name == "fourier"
+
+
+@pytest.mark.parametrize("key", ["task.sweep_levels=-1", "task.postprocess.dilate=-3", "task.postprocess.std_scale=0"])
+def test_evaluation_values_are_checked(key):
+    with pytest.raises(ConfigError) as err:
+        validate(compose(BASE + [key]))
+    assert err.value.key == key.split("=")[0]

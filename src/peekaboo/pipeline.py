@@ -15,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
 from peekaboo.config.validate import validate
+from peekaboo.data.subset import select_items
 from peekaboo.errors import ConfigError
 
 log = logging.getLogger("peekaboo")
 
 # Keys that do not change any item's result: excluded from the hash that guards resumption.
-NOT_RESULT_AFFECTING = ("trainer", "logger", "run_name", "resume", "print_items", "contact_sheet")
+NOT_RESULT_AFFECTING = ("trainer", "logger", "run_name", "resume", "print_items", "contact_sheet", "subset", "render")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -69,6 +70,7 @@ def build_logger(cfg: DictConfig, output_dir: Path):
     logger = build(
         cfg.logger,
         "log_items",
+        "table_rows",
         save_dir=str(output_dir),
         group=cfg.logger.group or group,
         run_name=cfg.logger.run_name or name,
@@ -115,14 +117,14 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
     from peekaboo.lightning.datamodule import ItemDataModule
     from peekaboo.lightning.writer import ItemWriter
-    from peekaboo.loggers import WandbItemLogger
+    from peekaboo.loggers import WandbItemLogger, log_run_results
     from peekaboo.reports import contact_sheet, format_table
     from peekaboo.results import collect
 
     validate(cfg)
     quiet_libraries()
     output_dir = output_directory()
-    dataset = build(cfg.data)
+    dataset = select_items(build(cfg.data), cfg.subset)
     item_ids = list(dataset.item_ids)
     chash = config_hash(cfg)
     module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
@@ -138,7 +140,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
             return None
         metrics = json.loads((output_dir / "metrics.json").read_text())
         if logger is not None:
-            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+            log_run_results(logger, metrics, dataset, output_dir, item_ids, cfg.logger.table_rows)
     finally:
         if logger is not None:
             logger.experiment.finish()

@@ -22,10 +22,18 @@ def format_table(records: list[dict[str, Any]], metrics: dict[str, Any], max_row
         pwidth = max(len(r[1]) for r in rows)
         lines.append(f"{'item'.ljust(width)}  {'prompt'.ljust(pwidth)}  IoU")
         lines += [f"{i.ljust(width)}  {p.ljust(pwidth)}  {'-' if v is None else f'{v:.3f}'}" for i, p, v in rows]
-    flat = {**{k: v for k, v in metrics.items() if k != "timings"}, **metrics.get("timings", {})}
-    summary = [f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items()]
-    lines.append("  ".join(summary))
+    lines.append(
+        format_metrics({**{k: v for k, v in metrics.items() if not isinstance(v, dict)}, **metrics.get("timings", {})})
+    )
+    best = metrics.get("best_threshold")
+    if best:
+        shown = {k: v for k, v in best.items() if k not in ("note", "levels", "n")}
+        lines.append(f"best threshold, tuned on the test set: {format_metrics(shown)}")
     return "\n".join(lines)
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
 def contact_sheet(dataset, output_dir: Path, item_ids: list[str], max_rows: int, tile: int = 128) -> Path | None:

@@ -7,15 +7,14 @@ last and atomically, so a crash at any point leaves the item incomplete, and it 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from peekaboo.io.atomic import remove_stale_temporaries, write_bytes, write_json, write_text
-from peekaboo.metrics import summarize
+from peekaboo.io.tables import csv_text
+from peekaboo.metrics import TUNED_NOTE, best_threshold, summarize
 
 RESULT = "result.json"
 
@@ -83,7 +82,11 @@ def per_item_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``metrics.json`` and ``per_item.csv`` for the run from the items' result files."""
+    """Write ``metrics.json`` and ``per_item.csv`` for the run from the items' result files.
+
+    Fixed-threshold metrics at the top level; when every scored entry carries a threshold sweep, the
+    ``best_threshold`` block (labelled as tuned on the test set) and a per-item ``iou_best`` column.
+    """
     output_dir = Path(output_dir)
     remove_stale_temporaries(output_dir)
     records = collect(output_dir, item_ids)
@@ -91,19 +94,23 @@ def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any]
     scored = [r for r in rows if "iou" in r]
     metrics: dict[str, Any] = {"items": len(records), "expected_items": len(item_ids)}
     if scored:
+        entries = [e for r in records for e in r.get("results", []) if "iou" in e]
+        metrics["threshold"] = entries[0].get("threshold")
+        metrics["postprocess"] = records[0].get("postprocess", "none")
         metrics.update(
             summarize([r["iou"] for r in scored], [r["intersection"] for r in scored], [r["union"] for r in scored])
         )
+        sweeps = [e.get("scores", {}).get("sweep") for e in entries]
+        if all(sweeps) and len({s["levels"] for s in sweeps}) == 1:
+            best = best_threshold([s["intersection"] for s in sweeps], [s["union"] for s in sweeps])
+            for row, iou in zip(scored, best.pop("ious"), strict=True):
+                row["iou_best"] = iou
+            metrics["best_threshold"] = {"note": TUNED_NOTE, **best}
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
     if seconds:  # every timing lives under "timings": the only part of the outputs that varies between runs
         metrics["timings"] = {"seconds_per_item": sum(seconds) / len(seconds)}
     metrics.update(extra or {})
     write_json(output_dir / "metrics.json", metrics)
     if rows:
-        buffer = io.StringIO()
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(output_dir / "per_item.csv", buffer.getvalue())
+        write_text(output_dir / "per_item.csv", csv_text(rows))
     return metrics

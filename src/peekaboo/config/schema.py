@@ -62,3 +62,6 @@ class Config:
     resume: bool = True  # skip items already complete in the output directory
     print_items: int = 50  # print the per-item table when the run has at most this many items
     contact_sheet: int = 32  # rows (items) of contact_sheet.png when ground truth exists; 0 disables
+    subset: Any = None  # None: every item; N: the first N items; [id, ...]: these items (indices and seeds kept)
+    render: Any = None  # {name: {_target_: fn, ...}}: fn(run or sweep dir, ...) after the run / sweep (figures, tables)
+    figure: Any = None  # free-form per-job values of figure experiments (e.g. figure.lambda_scale)

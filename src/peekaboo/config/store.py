@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
+from peekaboo.config.resolvers import register_resolvers
 from peekaboo.config.schema import Config, MethodConfig
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
+from peekaboo.data.refcoco import RefCOCODataConfig
 from peekaboo.data.toy import ToyDataConfig
+from peekaboo.data.voc_c import VOCCDataConfig
 from peekaboo.guides import RGBGuideConfig
 from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
 from peekaboo.optim import AdamConfig, SGDConfig
@@ -24,7 +27,13 @@ from peekaboo.tasks.segment import SegmentTaskConfig
 SCHEMAS = {
     "method": {"method": MethodConfig},
     "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig, "toy": ToyPriorConfig},
-    "data": {"image": ImageDataConfig, "folder": FolderDataConfig, "toy": ToyDataConfig},
+    "data": {
+        "image": ImageDataConfig,
+        "folder": FolderDataConfig,
+        "toy": ToyDataConfig,
+        "voc_c": VOCCDataConfig,
+        "refcoco": RefCOCODataConfig,
+    },
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "guidance_map": {"rgb": RGBGuideConfig},
     "task": {"segment": SegmentTaskConfig},
@@ -34,6 +43,7 @@ SCHEMAS = {
 
 def register_configs() -> None:
     """Idempotent; called before Hydra composes (CLI and tests)."""
+    register_resolvers()
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
     for group, schemas in SCHEMAS.items():

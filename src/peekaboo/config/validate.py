@@ -34,6 +34,12 @@ def validate(cfg: DictConfig) -> None:
     threshold = OmegaConf.select(cfg, "task.threshold")
     if threshold is not None and not 0 < threshold < 1:
         raise ConfigError("task.threshold", f"must lie strictly between 0 and 1, got {threshold}")
+    _positive(cfg, "task.sweep_levels", 0)
+    for key in ("blur_sigma", "dilate", "erode"):
+        _positive(cfg, f"task.postprocess.{key}", 0)
+    std_scale = OmegaConf.select(cfg, "task.postprocess.std_scale")
+    if std_scale is not None and std_scale <= 0:
+        raise ConfigError("task.postprocess.std_scale", f"must be > 0, got {std_scale}")
     bilateral = cfg.param.bilateral
     if bilateral is not None:
         if bilateral.kernel_size < 1 or bilateral.kernel_size % 2 == 0:

@@ -2,7 +2,7 @@
 
 CSV: a header row with at least ``image`` and ``prompt`` (several prompts separated by ``|``), optional
 ``mask`` and ``id``. JSON: a list of objects with the same keys (``prompt`` may be a list). Paths are
-relative to ``data.root``.
+relative to ``data.root``. Any other column is copied into the item's ``meta`` (and so into result.json).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from peekaboo.data.base import Item
 from peekaboo.data.image import load_item, safe_id
 from peekaboo.data.transforms import Crop, check_prompts
 from peekaboo.errors import DataError
+
+INDEX_KEYS = ("image", "prompt", "mask", "id")
 
 
 def read_index(path: Path) -> list[dict[str, Any]]:
@@ -97,6 +99,7 @@ class FolderDataset(Dataset):
             mask,
             self.void,
             f"item '{self.item_ids[index]}'",
+            {k: v for k, v in row.items() if k not in INDEX_KEYS and v not in (None, "")},
         )
 
 

@@ -43,8 +43,6 @@ def load_item(
     """Read, crop and resize one item; the ground truth is cropped identically at native resolution."""
     prompts = check_prompts(prompts, what)
     rgb = read_rgb(image_path, what)
-    top, left, bottom, right = crop_box(rgb.shape[0], rgb.shape[1], crop)
-    display = np.ascontiguousarray(rgb[top:bottom, left:right])
     mask = None
     if mask_path is not None:
         raw = read_mask(mask_path, what)
@@ -53,18 +51,34 @@ def load_item(
                 f"{what}: mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but image {image_path} is "
                 f"{rgb.shape[1]}x{rgb.shape[0]}; they must have the same size"
             )
-        mask = np.ascontiguousarray(binary_mask(raw, void)[top:bottom, left:right])
-    info = {"image": str(image_path), "crop_box": [top, left, bottom, right], **(meta or {})}
-    if mask_path is not None:
-        info["mask"] = str(mask_path)
+        mask = binary_mask(raw, void)
+    info = {"image": str(image_path), **({"mask": str(mask_path)} if mask_path is not None else {}), **(meta or {})}
+    box = crop_box(rgb.shape[0], rgb.shape[1], crop)
+    return crop_item(index, item_id, rgb, prompts, resolution, box, mask, info)
+
+
+def crop_item(
+    index: int,
+    item_id: str,
+    rgb: np.ndarray,
+    prompts: list[str],
+    resolution: int,
+    box: tuple[int, int, int, int],
+    mask: np.ndarray | None,
+    meta: dict,
+) -> Item:
+    """An item from an (H, W, 3) uint8 image and its (H, W) 0/1/255 mask, cropped to ``box`` (top, left, bottom,
+    right); the ground truth keeps its native resolution, the image is resized to the working resolution."""
+    top, left, bottom, right = box
+    display = np.ascontiguousarray(rgb[top:bottom, left:right])
     return Item(
         index=index,
         item_id=item_id,
         image=to_working(display, resolution),
         prompts=prompts,
-        mask=mask,
+        mask=None if mask is None else np.ascontiguousarray(mask[top:bottom, left:right]),
         display=display,
-        meta=info,
+        meta={**meta, "crop_box": [top, left, bottom, right]},
     )
 
 

@@ -50,6 +50,19 @@ def crop_box(height: int, width: int, crop: Crop) -> tuple[int, int, int, int]:
     return 0, 0, height, width
 
 
+def square_box(box: tuple[int, int, int, int], margin: float, height: int, width: int) -> tuple[int, int, int, int]:
+    """The square crop around ``box`` (top, left, bottom, right; bottom/right exclusive) used by VOC-C and RefCOCO.
+
+    Side = the box's longer side grown by ``margin`` of it on each side (``round(max(h, w) * (1 + 2 margin))``),
+    capped at the image's shorter side; centred on the box, then shifted (never shrunk) to lie inside the image.
+    """
+    top, left, bottom, right = box
+    side = min(round(max(bottom - top, right - left) * (1 + 2 * margin)), height, width)
+    y0 = min(max(round((top + bottom - side) / 2), 0), height - side)
+    x0 = min(max(round((left + right - side) / 2), 0), width - side)
+    return y0, x0, y0 + side, x0 + side
+
+
 def to_working(image: np.ndarray, resolution: int) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, R, R) float32 in [0, 1], antialiased bicubic resize."""
     resized = Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC)

@@ -15,7 +15,8 @@ from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
 from peekaboo.io.images import gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
-from peekaboo.metrics import score_alpha
+from peekaboo.metrics import SWEEP_LEVELS, score_alpha
+from peekaboo.postprocess import PostprocessConfig
 from peekaboo.tasks.base import ItemArtifacts, Unit, units_of
 
 
@@ -26,8 +27,10 @@ class SegmentTaskConfig:
     _target_: str = "peekaboo.tasks.segment.SegmentTask"
     name: str = "segment"
     threshold: float = 0.5  # mask.png = alpha > threshold; also the fixed threshold of the metrics
-    score_thresholds: list[float] = field(default_factory=list)  # extra thresholds scored per item (sweeps)
+    score_thresholds: list[float] = field(default_factory=list)  # extra thresholds scored per item
+    sweep_levels: int = SWEEP_LEVELS  # per-item counts at thresholds k/levels (best-threshold metrics); 0: off
     save_npy: bool = True
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)  # before thresholding
 
 
 def prompt_slug(index: int, prompt: str) -> str:
@@ -37,9 +40,20 @@ def prompt_slug(index: int, prompt: str) -> str:
 class SegmentTask:
     """Builds the segmentation scene of a batch and renders each item's masks, overlays and scores."""
 
-    def __init__(self, threshold: float = 0.5, score_thresholds: list[float] | None = None, save_npy: bool = True):
-        self.threshold = threshold
-        self.thresholds = sorted({float(threshold), *(float(t) for t in score_thresholds or [])})
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        score_thresholds: list[float] | None = None,
+        save_npy: bool = True,
+        sweep_levels: int = SWEEP_LEVELS,
+        postprocess: PostprocessConfig | dict | None = None,
+    ):
+        if not isinstance(postprocess, PostprocessConfig):
+            postprocess = PostprocessConfig(**(postprocess or {}))
+        self.postprocess = postprocess
+        self.threshold = float(threshold if self.postprocess.threshold is None else self.postprocess.threshold)
+        self.thresholds = sorted({self.threshold, *(float(t) for t in score_thresholds or [])})
+        self.sweep_levels = sweep_levels
         self.save_npy = save_npy
 
     def units(self, items: list[Item], base_seed: int) -> list[Unit]:
@@ -79,9 +93,10 @@ class SegmentTask:
         single = len(mine) == 1
         for n, unit in mine:
             alpha = result.outputs["alpha"][n, 0].numpy()
+            scored = self.postprocess(alpha) if self.postprocess.enabled else alpha
             prefix = "" if single else f"prompts/{prompt_slug(unit.prompt_index, unit.prompt)}/"
             files[prefix + "alpha.png"] = mask_png(alpha)
-            files[prefix + "mask.png"] = mask_png((alpha > self.threshold).astype(np.float32))
+            files[prefix + "mask.png"] = mask_png((scored > self.threshold).astype(np.float32))
             if self.save_npy:
                 files[prefix + "alpha.npy"] = _npy_bytes(alpha)
             shown = resize_map(alpha, size)
@@ -96,9 +111,10 @@ class SegmentTask:
                 "final": {k: float(v[-1, n]) for k, v in result.history.items()},
             }
             if item.mask is not None:
-                scores = score_alpha(alpha, item.mask, self.thresholds)
-                at = scores["thresholds"].index(float(self.threshold))
+                scores = score_alpha(scored, item.mask, self.thresholds, self.sweep_levels)
+                at = scores["thresholds"].index(self.threshold)
                 entry.update(
+                    threshold=self.threshold,
                     iou=scores["iou"][at],
                     intersection=scores["intersection"][at],
                     union=scores["union"][at],
@@ -124,6 +140,8 @@ class SegmentTask:
                 "iterations": result.iterations,
                 "seconds_per_iteration": result.seconds / max(1, result.iterations),
             },
+            "timelapse_iterations": result.frame_iterations if "alpha" in result.frames else [],
+            "postprocess": self.postprocess.name,
             "meta": item.meta,
             **record,
         }

@@ -1,0 +1,13 @@
+"""OmegaConf resolvers our presets use, e.g. ``${mul:${param.recipe.lambda_alpha},${figure.lambda_scale}}``."""
+
+from __future__ import annotations
+
+import math
+
+from omegaconf import OmegaConf
+
+
+def register_resolvers() -> None:
+    """Idempotent; registered with the config schemas (CLI, tests, and renderers reading saved configs)."""
+    if not OmegaConf.has_resolver("mul"):
+        OmegaConf.register_new_resolver("mul", lambda *factors: math.prod(float(f) for f in factors))
