@@ -12,22 +12,25 @@ from hydra.core.config_store import ConfigStore
 from peekaboo.config.schema import Config, MethodConfig
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
+from peekaboo.data.prompts import PromptsDataConfig
 from peekaboo.data.toy import ToyDataConfig
+from peekaboo.depth import DepthGuideConfig
 from peekaboo.guides import RGBGuideConfig
 from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
 from peekaboo.optim import AdamConfig, SGDConfig
 from peekaboo.priors.stable_diffusion import StableDiffusionConfig
 from peekaboo.priors.tiny_sd import TinySDConfig
 from peekaboo.priors.toy import ToyPriorConfig
+from peekaboo.tasks.rgba import RGBATaskConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
 
 SCHEMAS = {
     "method": {"method": MethodConfig},
     "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig, "toy": ToyPriorConfig},
-    "data": {"image": ImageDataConfig, "folder": FolderDataConfig, "toy": ToyDataConfig},
+    "data": {"image": ImageDataConfig, "folder": FolderDataConfig, "toy": ToyDataConfig, "prompts": PromptsDataConfig},
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
-    "guidance_map": {"rgb": RGBGuideConfig},
-    "task": {"segment": SegmentTaskConfig},
+    "guidance_map": {"rgb": RGBGuideConfig, "depth": DepthGuideConfig},
+    "task": {"segment": SegmentTaskConfig, "rgba": RGBATaskConfig},
     "logger": {"none": NoLoggerConfig, "wandb": WandbLoggerConfig},
 }
 
