@@ -37,10 +37,12 @@ class PeekabooModule(LightningModule):
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
         """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks).
 
-        The diffusion prior is loaded only when a term needs it (``loss=clip`` alone does not)."""
+        The diffusion prior is loaded only when a term needs it (``loss=clip`` alone does not), the guide's
+        models only when a bilateral filter uses the guide."""
         prior = build(cfg.model, device=device) if cfg.loss.sds is not None else None
         guide = build(cfg.guidance_map)
-        guide.setup(device)
+        if cfg.param.bilateral is not None:
+            guide.setup(device)
         return {
             "device": device,
             "prior": prior,
