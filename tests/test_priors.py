@@ -51,7 +51,7 @@ def test_missing_hub_weights_say_where_we_looked_and_how_to_fix(tmp_path, monkey
 
 def test_local_directory_without_weights_lists_what_it_holds(tmp_path):
     (tmp_path / "unet").mkdir()
-    with pytest.raises(ModelLoadError, match=r"contains: unet\).*subfolders unet, vae, text_encoder"):
+    with pytest.raises(ModelLoadError, match=r"contains: unet\).*save_pretrained writes \(unet, vae, text_encoder"):
         StableDiffusionPrior(str(tmp_path))
     with pytest.raises(ModelLoadError, match="does not exist"):
         StableDiffusionPrior(str(tmp_path / "missing"))

@@ -13,15 +13,18 @@ from peekaboo.config.resolvers import register_resolvers
 from peekaboo.config.schema import Config, MethodConfig
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
+from peekaboo.data.prompts import PromptsDataConfig
 from peekaboo.data.refcoco import RefCOCODataConfig
 from peekaboo.data.toy import ToyDataConfig
 from peekaboo.data.voc_c import VOCCDataConfig
+from peekaboo.depth import DepthGuideConfig
 from peekaboo.guides import RGBGuideConfig
 from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
 from peekaboo.optim import AdamConfig, SGDConfig
 from peekaboo.priors.stable_diffusion import StableDiffusionConfig
 from peekaboo.priors.tiny_sd import TinySDConfig
 from peekaboo.priors.toy import ToyPriorConfig
+from peekaboo.tasks.rgba import RGBATaskConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
 
 SCHEMAS = {
@@ -33,10 +36,11 @@ SCHEMAS = {
         "toy": ToyDataConfig,
         "voc_c": VOCCDataConfig,
         "refcoco": RefCOCODataConfig,
+        "prompts": PromptsDataConfig,
     },
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
-    "guidance_map": {"rgb": RGBGuideConfig},
-    "task": {"segment": SegmentTaskConfig},
+    "guidance_map": {"rgb": RGBGuideConfig, "depth": DepthGuideConfig},
+    "task": {"segment": SegmentTaskConfig, "rgba": RGBATaskConfig},
     "logger": {"none": NoLoggerConfig, "wandb": WandbLoggerConfig},
 }
 

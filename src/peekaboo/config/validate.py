@@ -25,8 +25,16 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(err.full_key, "is required but missing (???): set it on the command line") from err
 
     Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+    if cfg.loss.get("sds") is None and cfg.loss.get("clip") is None:
+        raise ConfigError("loss", "no guidance term is on: use loss=sds, loss=clip or loss=sds_clip")
     if cfg.loss.get("sds") is not None:
         _validate_sds(cfg.loss.sds, "loss.sds")
+    if cfg.loss.get("clip") is not None:
+        Schedule.parse(cfg.loss.clip.clip_coef, "loss.clip.clip_coef")
+    _validate_task(cfg)
+    normalize = OmegaConf.select(cfg, "guidance_map.normalize")
+    if getattr(normalize, "value", normalize) == "divide" and cfg.guidance_map.divisor <= 0:
+        raise ConfigError("guidance_map.divisor", f"must be > 0, got {cfg.guidance_map.divisor}")
     for key in ("schedule.iterations", "loss.n_backgrounds", "trainer.batch_size"):
         _positive(cfg, key)
     _positive(cfg, "schedule.timelapse_every", 0)
@@ -74,3 +82,34 @@ def _validate_sds(sds: DictConfig, key: str) -> None:
             )
     if sds.grad_clip is not None and sds.grad_clip <= 0:
         raise ConfigError(f"{key}.grad_clip", f"must be > 0 or null, got {sds.grad_clip}")
+
+
+RGBA_TASK = "peekaboo.tasks.rgba.RGBATask"
+PROMPTS_DATA = "peekaboo.data.prompts.PromptsDataset"
+
+
+def _validate_task(cfg: DictConfig) -> None:
+    """Generation (task=rgba) has no input image; segmentation needs one."""
+    if OmegaConf.select(cfg, "task._target_") != RGBA_TASK:
+        if OmegaConf.select(cfg, "data._target_") == PROMPTS_DATA:
+            raise ConfigError("data", "data=prompts has no images to segment: use it with task=rgba (experiment=rgba)")
+        return
+    if cfg.param.bilateral is not None:
+        raise ConfigError(
+            "param.bilateral",
+            "task=rgba generates its image, so nothing can guide a bilateral filter: use param=fourier_rgba or "
+            "param=raster_rgba (or param.bilateral=null)",
+        )
+    backgrounds = cfg.task.backgrounds
+    if not backgrounds:
+        raise ConfigError("task.backgrounds", "needs at least one background colour")
+    for name, colour in backgrounds.items():
+        if len(colour) != 3 or not all(0 <= c <= 1 for c in colour):
+            raise ConfigError(f"task.backgrounds.{name}", f"must be an RGB triple in [0, 1], got {list(colour)}")
+    if cfg.loss.n_backgrounds > len(backgrounds):
+        raise ConfigError(
+            "loss.n_backgrounds",
+            f"task=rgba composites over distinct backgrounds: at most {len(backgrounds)} (task.backgrounds), "
+            f"got {cfg.loss.n_backgrounds}",
+        )
+    _positive(cfg, "task.size")

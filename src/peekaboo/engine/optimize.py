@@ -7,8 +7,9 @@ the device and are copied once at the end.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -17,6 +18,14 @@ from peekaboo.engine.scene import Scene
 from peekaboo.objective import PeekabooObjective
 
 OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+Conditioning = torch.Tensor | Mapping[str, torch.Tensor]
+
+
+def per_sample(cond: Conditioning, sample_unit: torch.Tensor) -> Conditioning:
+    """Rows of per-unit conditioning (a tensor or a dict of tensors) for each sample's unit."""
+    if isinstance(cond, torch.Tensor):
+        return cond.index_select(0, sample_unit.to(cond.device))
+    return {name: per_sample(value, sample_unit) for name, value in cond.items()}
 
 
 @dataclass
@@ -34,13 +43,16 @@ def optimize(
     objective: PeekabooObjective,
     rng: UnitRandom,
     optimizer_factory: OptimizerFactory,
-    cond: torch.Tensor,
-    uncond: torch.Tensor,
+    cond: Conditioning,
+    uncond: Any,
     iterations: int,
     snapshot_every: int = 0,
     on_iteration: Callable[[int], None] | None = None,
 ) -> EngineResult:
-    """Optimise every unit of ``scene`` for ``iterations`` steps; ``cond`` holds one embedding per unit.
+    """Optimise every unit of ``scene`` for ``iterations`` steps.
+
+    ``cond`` is per-unit conditioning (a tensor, or a dict of tensors, with one row per unit, e.g. from
+    ``objective.conditioning(prompts)``): the objective receives one row per sample. ``uncond`` is passed through.
 
     Each unit's parameters form their own optimizer parameter group, so element-wise optimizers (SGD, Adam)
     update units exactly as separate optimizers would.
@@ -48,8 +60,8 @@ def optimize(
     start = time.perf_counter()
     counts = scene.counts
     n_units = len(counts)
-    sample_unit = torch.repeat_interleave(torch.arange(n_units), torch.as_tensor(counts)).to(cond.device)
-    cond_samples = cond.index_select(0, sample_unit)
+    sample_unit = torch.repeat_interleave(torch.arange(n_units), torch.as_tensor(counts)).to(rng.device)
+    cond_samples = per_sample(cond, sample_unit)
     optimizer = optimizer_factory([{"params": scene.unit_parameters(u)} for u in range(n_units)])
     history: dict[str, list[torch.Tensor]] = {}
     frames: dict[str, list[torch.Tensor]] = {}

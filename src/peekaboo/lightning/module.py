@@ -25,7 +25,7 @@ class PeekabooModule(LightningModule):
         super().__init__()
         self.cfg = cfg
         self.record = record or {}
-        self._state: dict[str, Any] = {}  # prior, objective, guide map, task, embedding cache (not module state)
+        self._state: dict[str, Any] = {}  # device, prior, objective, guide map, task (not module state)
 
     def setup(self, stage: str) -> None:
         if self._state:
@@ -35,39 +35,35 @@ class PeekabooModule(LightningModule):
 
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
-        """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks)."""
-        prior = build(cfg.model, device=device)
+        """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks).
+
+        The diffusion prior is loaded only when a term needs it (``loss=clip`` alone does not), the guide's
+        models only when a bilateral filter uses the guide."""
+        prior = build(cfg.model, device=device) if cfg.loss.sds is not None else None
         guide = build(cfg.guidance_map)
-        guide.setup(device)
+        if cfg.param.bilateral is not None:
+            guide.setup(device)
         return {
+            "device": device,
             "prior": prior,
-            "objective": build(cfg.loss, "n_backgrounds", prior=prior),
+            "objective": build(cfg.loss, "n_backgrounds", prior=prior, device=device),
             "guide": guide,
             "task": build(cfg.task),
-            "embeddings": {},
         }
 
     @property
     def prior(self):
         return self._state["prior"]
 
-    def embed(self, prompts: list[str]) -> torch.Tensor:
-        """Prompt embeddings, computed once per distinct prompt per process."""
-        cache = self._state["embeddings"]
-        missing = [p for p in dict.fromkeys(prompts) if p not in cache]
-        if missing:
-            for prompt, embedding in zip(missing, self.prior.embed_prompts(missing), strict=True):
-                cache[prompt] = embedding
-        return torch.stack([cache[p] for p in prompts])
-
     def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
         cfg, state = self.cfg, self._state
         task = state["task"]
-        device = self.prior.device
+        device = state["device"]
         units = task.units(batch, cfg.seed)
         rng = UnitRandom([u.seed for u in units], device)
-        images = torch.stack([item.image for item in batch]).to(device)
-        guides = state["guide"](images, batch) if cfg.param.bilateral is not None else None
+        has_images = all(item.image is not None for item in batch)  # False for text-only generation
+        images = torch.stack([item.image for item in batch]).to(device) if has_images else None
+        guides = state["guide"](images, batch) if has_images and cfg.param.bilateral is not None else None
         parametrization = build(cfg.param, "recipe")
         optimizer = build(cfg.optimizer)
         show = (
@@ -85,13 +81,14 @@ class PeekabooModule(LightningModule):
             ) as bar,
         ):
             scene = task.build_scene(batch, units, rng, parametrization, guides, images, cfg.loss.n_backgrounds)
+            cond, uncond = state["objective"].conditioning([u.prompt for u in units])
             result = optimize(
                 scene,
                 state["objective"],
                 rng,
                 optimizer,
-                cond=self.embed([u.prompt for u in units]),
-                uncond=self.embed([""]),
+                cond=cond,
+                uncond=uncond,
                 iterations=cfg.schedule.iterations,
                 snapshot_every=cfg.schedule.timelapse_every,
                 on_iteration=lambda _: bar.update(1),

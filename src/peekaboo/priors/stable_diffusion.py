@@ -75,15 +75,15 @@ def load_error(
             present = sorted(p.name for p in where.iterdir())
             shown = ", ".join(present[:10]) + (", ..." if len(present) > 10 else "")
             looked = f"the local directory {where} (contains: {shown or 'nothing'})"
-            fix = f"make {where} hold the subfolders {', '.join(subfolders)} (as written by save_pretrained)"
+            fix = f"make {where} hold what save_pretrained writes ({', '.join(subfolders)})"
     else:
         looked = f"the Hugging Face cache {cache_dir or constants.HF_HUB_CACHE}" + (
             " only (offline: local_files_only or HF_HUB_OFFLINE=1)" if offline else " and the hub"
         )
         fix = (
             f"download once on a machine with network (`hf download {path}`) and copy the cache, set HF_HOME or "
-            f"model.cache_dir to where it lies, or point {key}=/local/dir at a saved copy; for gated repos run "
-            "`hf auth login` first"
+            f"{key.rpartition('.')[0]}.cache_dir to where it lies, or point {key}=/local/dir at a saved copy; "
+            "for gated repos run `hf auth login` first"
         )
     return ModelLoadError(
         f"could not load {what} '{path}' ({key}). Looked in {looked}. Fix: {fix}. "

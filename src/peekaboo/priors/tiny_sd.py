@@ -8,17 +8,14 @@ and an attention mid block); the tokenizer is a real CLIP byte-level BPE tokeniz
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from peekaboo.priors.stable_diffusion import Precision, StableDiffusionConfig, StableDiffusionPrior
+from peekaboo.tiny import byte_tokenizer, cached_build
 
 ARCHITECTURE_VERSION = 1
 
@@ -36,28 +33,12 @@ class TinySDConfig(StableDiffusionConfig):
     seed: int = 0
 
 
-def _byte_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """CLIP's byte-to-unicode table as a vocabulary (each byte alone and word-final), no merges."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codes, extra = printable[:], 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            codes.append(256 + extra)
-            extra += 1
-    symbols = [chr(c) for c in codes]
-    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
-    return {t: i for i, t in enumerate(tokens)}, []
-
-
 def _build(directory: Path, seed: int) -> None:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    vocab, merges = _byte_vocabulary()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    tokenizer = byte_tokenizer()
+    vocab = tokenizer.get_vocab()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         text_encoder = CLIPTextModel(
@@ -106,29 +87,18 @@ def _build(directory: Path, seed: int) -> None:
     vae.save_pretrained(directory / "vae")
     unet.save_pretrained(directory / "unet")
     scheduler.save_pretrained(directory / "scheduler")
+    (directory / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "seed": seed}))
 
 
 def tiny_sd_directory(cache_dir: str | None, seed: int) -> Path:
     """Where the pipeline for ``seed`` lives; building it there first if it is not complete yet."""
-    root = Path(cache_dir or os.environ.get("PEEKABOO_CACHE", "~/.cache/peekaboo")).expanduser()
-    digest = hashlib.sha1(json.dumps({"version": ARCHITECTURE_VERSION, "seed": seed}).encode()).hexdigest()[:10]
-    directory = root / f"tiny_sd-{digest}"
-    if not (directory / "model_index.json").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tiny_sd-", dir=root))
-        try:
-            _build(staging, seed)
-            (staging / "model_index.json").write_text(
-                json.dumps({"_class_name": "StableDiffusionPipeline", "seed": seed})
-            )
-            try:
-                staging.rename(directory)  # atomic: concurrent builders leave exactly one complete copy
-            except OSError:
-                if not (directory / "model_index.json").exists():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return directory
+    return cached_build(
+        "tiny_sd",
+        {"version": ARCHITECTURE_VERSION, "seed": seed},
+        lambda directory: _build(directory, seed),
+        marker="model_index.json",
+        cache_dir=cache_dir,
+    )
 
 
 def build_tiny_sd(

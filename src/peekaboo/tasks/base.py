@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from peekaboo.engine.optimize import EngineResult
 
 
 @dataclass
@@ -38,3 +41,15 @@ def units_of(items, base_seed: int) -> list[Unit]:
         for i, item in enumerate(items)
         for k, prompt in enumerate(item.prompts)
     ]
+
+
+def timings(result: EngineResult, item_units: int) -> dict[str, float | int]:
+    """The ``timings`` of an item's result.json: its share (``item_units`` of the batch's units) of the batch time."""
+    batch_units = len(next(iter(result.outputs.values())))
+    return {
+        "batch_seconds": result.seconds,
+        "batch_units": batch_units,
+        "seconds": result.seconds * item_units / batch_units,
+        "iterations": result.iterations,
+        "seconds_per_iteration": result.seconds / max(1, result.iterations),
+    }

@@ -14,10 +14,10 @@ from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
-from peekaboo.io.images import gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
+from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
 from peekaboo.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.postprocess import PostprocessConfig
-from peekaboo.tasks.base import ItemArtifacts, Unit, units_of
+from peekaboo.tasks.base import ItemArtifacts, Unit, timings, units_of
 
 
 @dataclass
@@ -110,6 +110,8 @@ class SegmentTask:
                 "dir": prefix.rstrip("/") or ".",
                 "final": {k: float(v[-1, n]) for k, v in result.history.items()},
             }
+            if not single:  # this prompt's colour in the combined overlay.png
+                entry["overlay_colour"] = OVERLAY_COLOURS[(len(masks) - 1) % len(OVERLAY_COLOURS)].astype(int).tolist()
             if item.mask is not None:
                 scores = score_alpha(scored, item.mask, self.thresholds, self.sweep_levels)
                 at = scores["thresholds"].index(self.threshold)
@@ -125,7 +127,6 @@ class SegmentTask:
                 history.setdefault(name, []).append(values[:, n].tolist())
         if not single:
             files["overlay.png"] = png_bytes(overlay(display, masks))
-        units_in_batch = result.outputs["alpha"].shape[0]
         rec = {
             "item_id": item.item_id,
             "index": item.index,
@@ -133,13 +134,7 @@ class SegmentTask:
             "prompts": [u.prompt for _, u in mine],
             "results": prompts,
             **({"iou": prompts[0]["iou"]} if single and "iou" in prompts[0] else {}),
-            "timings": {
-                "batch_seconds": result.seconds,
-                "batch_units": units_in_batch,
-                "seconds": result.seconds * len(mine) / units_in_batch,
-                "iterations": result.iterations,
-                "seconds_per_iteration": result.seconds / max(1, result.iterations),
-            },
+            "timings": timings(result, len(mine)),
             "timelapse_iterations": result.frame_iterations if "alpha" in result.frames else [],
             "postprocess": self.postprocess.name,
             "meta": item.meta,
