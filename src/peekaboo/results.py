@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from peekaboo.io.atomic import write_bytes, write_json, write_text
-from peekaboo.metrics import summarize
+from peekaboo.metrics import summarize, summarize_hungarian
 
 RESULT = "result.json"
 
@@ -74,6 +74,12 @@ def per_item_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     row[key] = entry[key]
             row["seconds"] = record.get("timings", {}).get("seconds")
             rows.append(row)
+        if "segments" in record:  # a label map (method=diffseg): one row per item
+            row = {k: record[k] for k in ("item_id", "index", "seed", "segments")}
+            scores = record.get("hungarian", {})
+            row.update({f"hungarian_{k}": scores[k] for k in ("pixel_accuracy", "mIoU") if k in scores})
+            row["seconds"] = record.get("timings", {}).get("seconds")
+            rows.append(row)
     return rows
 
 
@@ -88,6 +94,7 @@ def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any]
         metrics.update(
             summarize([r["iou"] for r in scored], [r["intersection"] for r in scored], [r["union"] for r in scored])
         )
+    metrics.update(summarize_hungarian([r["hungarian"] for r in records if "hungarian" in r]))
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
     if seconds:
         metrics["seconds_per_item"] = sum(seconds) / len(seconds)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
+from peekaboo.baselines.attn_gmm import AttentionGMMConfig
+from peekaboo.baselines.daam import DAAMConfig
+from peekaboo.baselines.diffseg import DiffSegConfig
 from peekaboo.config.schema import Config, MethodConfig
+from peekaboo.data.cocostuff import CocoStuff27Config
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
 from peekaboo.data.toy import ToyDataConfig
@@ -22,9 +26,14 @@ from peekaboo.priors.toy import ToyPriorConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
 
 SCHEMAS = {
-    "method": {"method": MethodConfig},
+    "method": {"method": MethodConfig, "diffseg": DiffSegConfig, "attn_gmm": AttentionGMMConfig, "daam": DAAMConfig},
     "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig, "toy": ToyPriorConfig},
-    "data": {"image": ImageDataConfig, "folder": FolderDataConfig, "toy": ToyDataConfig},
+    "data": {
+        "image": ImageDataConfig,
+        "folder": FolderDataConfig,
+        "toy": ToyDataConfig,
+        "cocostuff27": CocoStuff27Config,
+    },
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "guidance_map": {"rgb": RGBGuideConfig},
     "task": {"segment": SegmentTaskConfig},

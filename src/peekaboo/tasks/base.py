@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from peekaboo.data.base import Item
+
 
 @dataclass
 class Unit:
@@ -29,6 +31,22 @@ class ItemArtifacts:
     masks: list[np.ndarray] = field(default_factory=list)  # per prompt, (H, W) float in [0, 1] at preview size
     gt: np.ndarray | None = None
     history: dict[str, list[list[float]]] = field(default_factory=dict)  # name -> per prompt, per iteration
+
+
+def item_record(
+    item: Item, seed: int, prompts: list[str], results: list[dict[str, Any]], timings: dict[str, Any], record: dict
+) -> dict[str, Any]:
+    """The fields every task's result.json starts with; ``record`` adds the run's (config hash, presets)."""
+    return {
+        "item_id": item.item_id,
+        "index": item.index,
+        "seed": seed,
+        "prompts": prompts,
+        "results": results,
+        "timings": timings,
+        "meta": item.meta,
+        **record,
+    }
 
 
 def units_of(items, base_seed: int) -> list[Unit]:
