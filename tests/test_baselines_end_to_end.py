@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import compose, run_cli, write_cocostuff_layout
+from peekaboo.baselines.attn_gmm import gmm_mask
 from peekaboo.config.validate import validate
 from peekaboo.data.cocostuff import COARSE_NAMES
 from peekaboo.data.image import ImageDataset
@@ -51,29 +52,32 @@ def test_baselines_need_stable_diffusion_and_name_their_runs():
     assert compose([]).run_name == "toy_raster_bilateral"  # Peekaboo runs keep their names
 
 
-@pytest.mark.parametrize(
-    "method,extra,side",
-    [("attn_gmm", ["method.steps=4", "method.steps_per_call=3"], 8), ("daam", ["method.timesteps=[101,501]"], 32)],
-)
-def test_prompted_baseline_writes_scored_masks(method, extra, side, dog, tmp_path, peekaboo_cache):
-    result = run_cli([*COMMON, f"method={method}", *dog, *extra, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path)
+def test_prompted_baselines_write_scored_masks(dog, tmp_path, peekaboo_cache):
+    """One two-job sweep (as a user compares methods): each job scored like Peekaboo."""
+    args = [*COMMON, "method=attn_gmm,daam", *dog, f"hydra.sweep.dir={tmp_path}/sweep", "-m"]
+    result = run_cli(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    item = tmp_path / "run" / "items" / "dog"
+    for job, method, side in (("0", "attn_gmm", 8), ("1", "daam", 32)):
+        check_prompted_job(tmp_path / "sweep" / job, method, side)
+
+
+def check_prompted_job(run, method, side):
+    item = run / "items" / "dog"
     record = json.loads((item / "result.json").read_text())
     assert set(record["files"]) == {"alpha.png", "alpha.npy", "mask.png", "overlay.png"}
     assert record["variant"]["method"] == method and record["prompts"] == ["dog"]
     alpha = np.load(item / "alpha.npy")
     mask = read_png(item / "mask.png") > 127
     assert alpha.shape == (side, side) and alpha.min() == 0.0 and alpha.max() == pytest.approx(1.0, abs=1e-4)
-    if method == "daam":
-        assert np.array_equal(mask, alpha > 0.4)
+    own_mask = alpha > 0.4 if method == "daam" else gmm_mask(alpha, record["seed"])  # not task.threshold
+    assert np.array_equal(mask, own_mask)
     assert read_png(item / "overlay.png").shape == (48, 48, 3)  # the centre crop at native resolution
     # the IoU is that of the method's mask resized to the ground truth's crop (bilinear, > 0.5)
     gt = np.zeros((48, 48), bool)
     gt[10:38, 12:36] = True
     shown = resize_map(mask.astype(np.float32), (48, 48)) > 0.5
     assert record["iou"] == pytest.approx((shown & gt).sum() / (shown | gt).sum())
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n"] == 1 and metrics["mIoU"] == pytest.approx(record["iou"])
 
 
@@ -123,7 +127,7 @@ def test_attention_gmm_unit_does_not_depend_on_its_batch(dog, peekaboo_cache):
     from peekaboo.baselines.attn_gmm import AttentionGMMModule
     from peekaboo.tasks.base import units_of
 
-    cfg = compose([*COMMON, "method=attn_gmm", *dog, "method.steps=2"])
+    cfg = compose([*COMMON, "method=attn_gmm", *dog, "method.steps=3", "method.steps_per_call=2"])
     module = AttentionGMMModule(cfg, {})
     module.setup("predict")
     data = ImageDataset(cfg.data.path, ["dog", "red square"], resolution=32)
