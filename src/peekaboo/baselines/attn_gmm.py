@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from scipy.ndimage import uniform_filter
 
 from peekaboo.attention import capture_attention
-from peekaboo.baselines.base import PromptedBaseline, check_template, ddim_timesteps
+from peekaboo.baselines.base import PromptedBaseline, ddim_timesteps
 from peekaboo.data.base import Item
 from peekaboo.engine.random import UnitRandom
 from peekaboo.errors import ConfigError
@@ -72,7 +72,6 @@ class AttentionGMMModule(PromptedBaseline):
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
         super().check_config(cfg)
-        check_template(cfg)
         method = cfg.method
         if not 1 <= method.ddim_steps <= 1000:
             raise ConfigError("method.ddim_steps", f"must lie in [1, 1000], got {method.ddim_steps}")

@@ -103,6 +103,13 @@ class PromptedBaseline(AttentionBaseline):
     """A text-prompted baseline: a soft map and a binary mask per (item, prompt), rendered by ``task=segment``
     (alpha.png = the soft map, mask.png = the method's mask, IoU of that mask, threshold sweeps of the map)."""
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        template = cfg.method.template
+        if template.count("{}") != 1:
+            raise ConfigError("method.template", f"must contain '{{}}' exactly once (the prompt), got {template!r}")
+
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
         return {**AttentionBaseline.build(cfg, device), "task": build(cfg.task)}
@@ -129,9 +136,3 @@ class PromptedBaseline(AttentionBaseline):
             texts.append(text)
             weights[u, positions] = 1.0 / len(positions)
         return self.embed(texts), weights.to(self.prior.device)
-
-
-def check_template(cfg: DictConfig) -> None:
-    template = cfg.method.template
-    if template.count("{}") != 1:
-        raise ConfigError("method.template", f"must contain '{{}}' exactly once (the prompt), got {template!r}")

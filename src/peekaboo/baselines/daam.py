@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from peekaboo.attention import attention_layers, capture_attention
-from peekaboo.baselines.base import PromptedBaseline, check_template
+from peekaboo.baselines.base import PromptedBaseline
 from peekaboo.data.base import Item
 from peekaboo.engine.random import UnitRandom
 from peekaboo.errors import ConfigError
@@ -42,7 +42,6 @@ class DAAMModule(PromptedBaseline):
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
         super().check_config(cfg)
-        check_template(cfg)
         method = cfg.method
         if not method.timesteps or any(not 0 <= t < 1000 for t in method.timesteps):
             raise ConfigError("method.timesteps", f"must be a non-empty list in [0, 999], got {list(method.timesteps)}")
