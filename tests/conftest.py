@@ -51,3 +51,16 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = N
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def write_cocostuff_layout(root: Path, ids: list[str], fine) -> None:
+    """data=cocostuff27's layout: grey images and the label map ``fine`` ((H, W) uint8) for every id."""
+    import numpy as np
+    from PIL import Image
+
+    for split_dir in ("images/val2017", "annotations/val2017", "curated/val2017"):
+        (root / split_dir).mkdir(parents=True, exist_ok=True)
+    (root / "curated/val2017/Coco164kFull_Stuff_Coarse_7.txt").write_text("\n".join(ids) + "\n")
+    for image_id in ids:
+        Image.fromarray(np.full((*fine.shape, 3), 128, np.uint8)).save(root / f"images/val2017/{image_id}.jpg")
+        Image.fromarray(fine).save(root / f"annotations/val2017/{image_id}.png")

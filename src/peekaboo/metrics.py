@@ -14,6 +14,7 @@ is always reported apart from the fixed-threshold one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,3 +122,66 @@ def best_threshold(intersections: Sequence[Sequence[int]], unions: Sequence[Sequ
         **summarize(at, inter[:, level], union[:, level]),
         "ious": [float(v) for v in at],
     }
+# ----------------------------------------------------------------------------------------------------------------
+# Unsupervised segmentation: label maps whose segment ids carry no class identity (DiffSeg), scored against
+# class label maps after Hungarian matching per image (DiffSeg's protocol; PiCIE/STEGO's histogram).
+#
+# Per image: the confusion histogram rows = ground-truth classes 0..C-1 (other values, e.g. 255, are void),
+# columns = predicted segments (padded to at least C columns); scipy's linear_sum_assignment matches every class
+# to a distinct segment maximising overlapping pixels. Per class: tp = overlap with its segment, fn = its other
+# pixels, fp = its segment's pixels of other classes. Segments left unmatched (more segments than classes) only
+# cost fn; a segment matched to a class absent from the image costs that class fp. Scores: pixel accuracy =
+# sum(tp) / valid pixels, mIoU = mean over classes with tp + fp + fn > 0 of tp / (tp + fp + fn). Dataset level:
+# the same scores from tp/fp/fn summed over images (what DiffSeg reports), plus the mean of per-image scores.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def confusion_histogram(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, max(num_classes, segments)) pixel counts of ground-truth class x predicted segment id."""
+    if pred.shape != gt.shape:
+        raise ValueError(f"label map {pred.shape} and ground truth {gt.shape} differ in shape")
+    valid = (gt >= 0) & (gt < num_classes)
+    truth, segments = gt[valid].astype(np.int64), pred[valid].astype(np.int64)
+    if segments.size and segments.min() < 0:
+        raise ValueError("predicted segment ids must be >= 0")
+    columns = max(num_classes, int(pred.max()) + 1 if pred.size else 0)
+    return np.bincount(truth * columns + segments, minlength=num_classes * columns).reshape(num_classes, columns)
+
+
+def hungarian_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Per-class tp, fp, fn (lists of ints) and the number of valid pixels after one-to-one matching."""
+    from scipy.optimize import linear_sum_assignment
+
+    hist = confusion_histogram(pred, gt, num_classes)
+    rows, cols = linear_sum_assignment(hist, maximize=True)
+    tp = np.zeros(num_classes, np.int64)
+    fp = np.zeros(num_classes, np.int64)
+    tp[rows] = hist[rows, cols]
+    fp[rows] = hist[:, cols].sum(0) - hist[rows, cols]
+    fn = hist.sum(1) - tp
+    return {"tp": tp.tolist(), "fp": fp.tolist(), "fn": fn.tolist(), "total": int(hist.sum())}
+
+
+def hungarian_scores(tp: Sequence[int], fp: Sequence[int], fn: Sequence[int], total: int) -> dict[str, float]:
+    """Pixel accuracy and mIoU (over classes seen in the ground truth or matched with pixels) from counts."""
+    tp, fp, fn = (np.asarray(v, np.float64) for v in (tp, fp, fn))
+    denominator = tp + fp + fn
+    seen = denominator > 0
+    return {
+        "pixel_accuracy": float(tp.sum() / total) if total else float("nan"),
+        "mIoU": float((tp[seen] / denominator[seen]).mean()) if seen.any() else float("nan"),
+    }
+
+
+def summarize_hungarian(counts: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Dataset-level scores from summed counts, and the means of the per-image scores (``*_per_image``)."""
+    if not counts:
+        return {}
+    summed = {key: np.sum([c[key] for c in counts], axis=0) for key in ("tp", "fp", "fn", "total")}
+    dataset = hungarian_scores(summed["tp"], summed["fp"], summed["fn"], int(summed["total"]))
+    images = [hungarian_scores(c["tp"], c["fp"], c["fn"], c["total"]) for c in counts]
+    out = {"hungarian_n": len(counts)}
+    for key in ("pixel_accuracy", "mIoU"):
+        out[f"hungarian_{key}"] = dataset[key]
+        out[f"hungarian_{key}_per_image"] = float(np.nanmean([s[key] for s in images]))
+    return out

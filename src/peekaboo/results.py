@@ -14,7 +14,7 @@ from typing import Any
 
 from peekaboo.io.atomic import remove_stale_temporaries, write_bytes, write_json, write_text
 from peekaboo.io.tables import csv_text
-from peekaboo.metrics import TUNED_NOTE, best_threshold, summarize
+from peekaboo.metrics import TUNED_NOTE, best_threshold, summarize, summarize_hungarian
 
 RESULT = "result.json"
 
@@ -78,6 +78,12 @@ def per_item_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     row[key] = entry[key]
             row["seconds"] = record.get("timings", {}).get("seconds")
             rows.append(row)
+        if "segments" in record:  # a label map (method=diffseg): one row per item
+            row = {k: record[k] for k in ("item_id", "index", "seed", "segments")}
+            scores = record.get("hungarian", {})
+            row.update({f"hungarian_{k}": scores[k] for k in ("pixel_accuracy", "mIoU") if k in scores})
+            row["seconds"] = record.get("timings", {}).get("seconds")
+            rows.append(row)
     return rows
 
 
@@ -106,6 +112,7 @@ def aggregate(output_dir: str | Path, item_ids: list[str], extra: dict[str, Any]
             for row, iou in zip(scored, best.pop("ious"), strict=True):
                 row["iou_best"] = iou
             metrics["best_threshold"] = {"note": TUNED_NOTE, **best}
+    metrics.update(summarize_hungarian([r["hungarian"] for r in records if "hungarian" in r]))
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
     if seconds:  # every timing lives under "timings": the only part of the outputs that varies between runs
         metrics["timings"] = {"seconds_per_item": sum(seconds) / len(seconds)}

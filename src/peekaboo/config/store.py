@@ -10,7 +10,11 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 
 from peekaboo.config.resolvers import register_resolvers
+from peekaboo.baselines.attn_gmm import AttentionGMMConfig
+from peekaboo.baselines.daam import DAAMConfig
+from peekaboo.baselines.diffseg import DiffSegConfig
 from peekaboo.config.schema import Config, MethodConfig
+from peekaboo.data.cocostuff import CocoStuff27Config
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
 from peekaboo.data.prompts import PromptsDataConfig
@@ -28,7 +32,7 @@ from peekaboo.tasks.rgba import RGBATaskConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
 
 SCHEMAS = {
-    "method": {"method": MethodConfig},
+    "method": {"method": MethodConfig, "diffseg": DiffSegConfig, "attn_gmm": AttentionGMMConfig, "daam": DAAMConfig},
     "model": {"stable_diffusion": StableDiffusionConfig, "tiny_sd": TinySDConfig, "toy": ToyPriorConfig},
     "data": {
         "image": ImageDataConfig,
@@ -37,6 +41,7 @@ SCHEMAS = {
         "voc_c": VOCCDataConfig,
         "refcoco": RefCOCODataConfig,
         "prompts": PromptsDataConfig,
+        "cocostuff27": CocoStuff27Config,
     },
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "guidance_map": {"rgb": RGBGuideConfig, "depth": DepthGuideConfig},

@@ -5,6 +5,7 @@ Each failure is a ``ConfigError`` naming the full key, raised before any model o
 
 from __future__ import annotations
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -24,6 +25,7 @@ def validate(cfg: DictConfig) -> None:
     except MissingMandatoryValue as err:
         raise ConfigError(err.full_key, "is required but missing (???): set it on the command line") from err
 
+    _validate_method(cfg)
     Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
     if cfg.loss.get("sds") is None and cfg.loss.get("clip") is None:
         raise ConfigError("loss", "no guidance term is on: use loss=sds, loss=clip or loss=sds_clip")
@@ -58,6 +60,17 @@ def validate(cfg: DictConfig) -> None:
             if bilateral[key] <= 0:
                 raise ConfigError(f"param.bilateral.{key}", f"must be > 0, got {bilateral[key]}")
         _positive(cfg, "param.bilateral.iterations", 0)
+
+
+def _validate_method(cfg: DictConfig) -> None:
+    """The method class checks its own settings (``check_config``, e.g. baselines need Stable Diffusion)."""
+    try:
+        method = get_class(cfg.method._target_)
+    except (ImportError, ValueError) as err:
+        raise ConfigError("method._target_", f"cannot import {cfg.method._target_!r}: {err}") from err
+    check = getattr(method, "check_config", None)
+    if check is not None:
+        check(cfg)
 
 
 def _validate_sds(sds: DictConfig, key: str) -> None:

@@ -21,6 +21,8 @@ class Item:
     mask:     ground truth (H, W) uint8 at the scoring resolution: 0 background, 1 object, 255 void.
     display:  (H, W, 3) uint8 RGB at the ground truth's resolution, for overlays (None: use ``image``).
     meta:     free-form, JSON-serialisable facts copied into result.json (source file, crop box, ...).
+    labels:   class label map (H, W) uint8 at the scoring resolution (0..C-1, 255 void) for unsupervised
+              segmenters (method=diffseg), or None.
     """
 
     index: int
@@ -30,6 +32,7 @@ class Item:
     mask: np.ndarray | None = None
     display: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    labels: np.ndarray | None = None
 
 
 class ItemDataset(Protocol):

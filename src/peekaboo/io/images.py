@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import io
 
 import numpy as np
@@ -75,3 +76,29 @@ def grid(rows: list[list[np.ndarray]], pad: int = 2, fill: int = 255) -> np.ndar
 def fit(tile: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour resize of a (H, W[, 3]) uint8 tile to size x size (keeps pixels crisp in sheets)."""
     return np.asarray(Image.fromarray(tile).resize((size, size), Image.NEAREST))
+
+
+def label_palette(count: int) -> np.ndarray:
+    """(count, 3) uint8 colours for segment ids, well separated in hue (golden-angle steps), deterministic."""
+    ids = np.arange(count)
+    hues = (ids * 0.618033988749895) % 1.0
+    values = np.where((ids // 7) % 2 == 0, 0.95, 0.7)
+    rgb = [colorsys.hsv_to_rgb(h, 0.75, v) for h, v in zip(hues, values, strict=True)]
+    return (np.asarray(rgb, np.float64).reshape(count, 3) * 255).round().astype(np.uint8)
+
+
+def label_png(labels: np.ndarray) -> bytes:
+    """(H, W) segment ids < 256 -> a palette PNG: the pixel values are the ids, shown in colour."""
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise ValueError(f"segment ids must lie in [0, 255] for a palette PNG, got [{labels.min()}, {labels.max()}]")
+    image = Image.fromarray(labels.astype(np.uint8))
+    image.putpalette(label_palette(256).tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def label_overlay(image: np.ndarray, labels: np.ndarray, strength: float = 0.5) -> np.ndarray:
+    """Tint ``image`` (H, W, 3) uint8 with the colour of each pixel's segment id (H, W)."""
+    colours = label_palette(int(labels.max()) + 1 if labels.size else 1)[labels].astype(np.float32)
+    return np.clip(image.astype(np.float32) * (1 - strength) + colours * strength + 0.5, 0, 255).astype(np.uint8)

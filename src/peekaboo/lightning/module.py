@@ -1,7 +1,6 @@
 """``trainer.predict`` drives Peekaboo: each predict step optimises a batch of items from scratch.
 
-The frozen prior is loaded in ``setup`` (once per process, on that process's device) and kept outside the
-module's state, so nothing large is pickled for ``ddp_spawn`` and nothing is checkpointed.
+The frozen prior is loaded in ``setup`` by ``PriorModule`` (see there), with the objective, guide and task.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning import LightningModule
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
@@ -17,22 +15,11 @@ from peekaboo.config.build import build
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import optimize
 from peekaboo.engine.random import UnitRandom
+from peekaboo.lightning.prior_module import PriorModule
 from peekaboo.tasks.base import ItemArtifacts
 
 
-class PeekabooModule(LightningModule):
-    def __init__(self, cfg: DictConfig, record: dict[str, Any] | None = None):
-        super().__init__()
-        self.cfg = cfg
-        self.record = record or {}
-        self._state: dict[str, Any] = {}  # device, prior, objective, guide map, task (not module state)
-
-    def setup(self, stage: str) -> None:
-        if self._state:
-            return
-        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
-        self._state.update(self.build(self.cfg, device))
-
+class PeekabooModule(PriorModule):
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
         """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks).
@@ -50,10 +37,6 @@ class PeekabooModule(LightningModule):
             "guide": guide,
             "task": build(cfg.task),
         }
-
-    @property
-    def prior(self):
-        return self._state["prior"]
 
     def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
         cfg, state = self.cfg, self._state

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from peekaboo.engine.optimize import EngineResult
+from peekaboo.data.base import Item
 
 
 @dataclass
@@ -34,6 +33,22 @@ class ItemArtifacts:
     history: dict[str, list[list[float]]] = field(default_factory=dict)  # name -> per prompt, per iteration
 
 
+def item_record(
+    item: Item, seed: int, prompts: list[str], results: list[dict[str, Any]], timings: dict[str, Any], record: dict
+) -> dict[str, Any]:
+    """The fields every task's result.json starts with; ``record`` adds the run's (config hash, presets)."""
+    return {
+        "item_id": item.item_id,
+        "index": item.index,
+        "seed": seed,
+        "prompts": prompts,
+        "results": results,
+        "timings": timings,
+        "meta": item.meta,
+        **record,
+    }
+
+
 def units_of(items, base_seed: int) -> list[Unit]:
     """Every (item, prompt) pair of a batch, item-major; all prompts of an item share its seed."""
     return [
@@ -43,13 +58,12 @@ def units_of(items, base_seed: int) -> list[Unit]:
     ]
 
 
-def timings(result: EngineResult, item_units: int) -> dict[str, float | int]:
-    """The ``timings`` of an item's result.json: its share (``item_units`` of the batch's units) of the batch time."""
-    batch_units = len(next(iter(result.outputs.values())))
+def timings(seconds: float, iterations: int, batch_units: int, item_units: int) -> dict[str, float | int]:
+    """The ``timings`` of an item's result.json: its share (``item_units`` of ``batch_units``) of the batch time."""
     return {
-        "batch_seconds": result.seconds,
+        "batch_seconds": seconds,
         "batch_units": batch_units,
-        "seconds": result.seconds * item_units / batch_units,
-        "iterations": result.iterations,
-        "seconds_per_iteration": result.seconds / max(1, result.iterations),
+        "seconds": seconds * item_units / batch_units,
+        "iterations": iterations,
+        "seconds_per_iteration": seconds / max(1, iterations),
     }

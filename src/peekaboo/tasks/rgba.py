@@ -21,7 +21,7 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Composites, Scene
 from peekaboo.io.images import gif_bytes, mask_png, png_bytes, to_uint8_image
 from peekaboo.params.parametrization import Parametrization
-from peekaboo.tasks.base import ItemArtifacts, Unit, timings, units_of
+from peekaboo.tasks.base import ItemArtifacts, Unit, item_record, timings, units_of
 from peekaboo.tasks.segment import prompt_slug
 
 
@@ -150,14 +150,6 @@ class RGBATask:
                 history.setdefault(name, []).append(values[:, n].tolist())
             alphas.append(alpha)
             preview = on_board if preview is None else preview
-        rec = {
-            "item_id": item.item_id,
-            "index": item.index,
-            "seed": mine[0][1].seed,
-            "prompts": [u.prompt for _, u in mine],
-            "results": entries,
-            "timings": timings(result, len(mine)),
-            "meta": item.meta,
-            **record,
-        }
+        times = timings(result.seconds, result.iterations, len(result.outputs["rgba"]), len(mine))
+        rec = item_record(item, mine[0][1].seed, [u.prompt for _, u in mine], entries, times, record)
         return ItemArtifacts(item.item_id, files, rec, preview=preview, masks=alphas, history=history)

@@ -6,6 +6,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from peekaboo.engine.scene import SegmentationScene
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
 from peekaboo.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.postprocess import PostprocessConfig
-from peekaboo.tasks.base import ItemArtifacts, Unit, timings, units_of
+from peekaboo.tasks.base import ItemArtifacts, Unit, item_record, timings, units_of
 
 
 @dataclass
@@ -31,6 +32,31 @@ class SegmentTaskConfig:
     sweep_levels: int = SWEEP_LEVELS  # per-item counts at thresholds k/levels (best-threshold metrics); 0: off
     save_npy: bool = True
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)  # before thresholding
+
+
+@dataclass
+class UnitMaps:
+    """Per-unit results to render: from the optimisation engine, or from a training-free baseline."""
+
+    alpha: torch.Tensor  # (U, 1, H, W) soft maps in [0, 1] on the CPU
+    masks: torch.Tensor | None = None  # (U, 1, H, W) bool binary masks; None: alpha > task.threshold
+    frames: torch.Tensor | None = None  # (T, U, 1, H, W) timelapse frames
+    frame_iterations: list[int] = field(default_factory=list)  # the iteration of each frame
+    history: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (iterations, U) loss curves
+    seconds: float = 0.0  # wall time of the whole batch
+    iterations: int = 0  # optimisation steps (engine) or UNet passes per unit (baselines)
+
+    @classmethod
+    def from_engine(cls, result: EngineResult) -> UnitMaps:
+        frames = result.frames.get("alpha")
+        return cls(
+            alpha=result.outputs["alpha"],
+            frames=frames,
+            frame_iterations=result.frame_iterations if frames is not None else [],
+            history=result.history,
+            seconds=result.seconds,
+            iterations=result.iterations,
+        )
 
 
 def prompt_slug(index: int, prompt: str) -> str:
@@ -79,68 +105,70 @@ class SegmentTask:
     def artifacts(
         self, items: list[Item], units: list[Unit], result: EngineResult, record: dict
     ) -> list[ItemArtifacts]:
+        return self.render(items, units, UnitMaps.from_engine(result), record)
+
+    def render(self, items: list[Item], units: list[Unit], maps: UnitMaps, record: dict) -> list[ItemArtifacts]:
+        """Each item's files, scores and result record from its units' maps."""
         out = []
         for i, item in enumerate(items):
             mine = [(n, u) for n, u in enumerate(units) if u.item == i]
-            out.append(self._item(item, mine, result, record))
+            out.append(self._item(item, mine, maps, record))
         return out
 
-    def _item(self, item: Item, mine: list[tuple[int, Unit]], result: EngineResult, record: dict) -> ItemArtifacts:
+    def _item(self, item: Item, mine: list[tuple[int, Unit]], maps: UnitMaps, record: dict) -> ItemArtifacts:
         display = item.display if item.display is not None else to_uint8_image(item.image)
         size = display.shape[:2]
         files: dict[str, bytes] = {}
         prompts, masks, history = [], [], {}
         single = len(mine) == 1
         for n, unit in mine:
-            alpha = result.outputs["alpha"][n, 0].numpy()
+            alpha = maps.alpha[n, 0].numpy()
             scored = self.postprocess(alpha) if self.postprocess.enabled else alpha
+            own = None if maps.masks is None else maps.masks[n, 0].numpy().astype(bool)  # a method's own mask
+            binary = scored > self.threshold if own is None else own
             prefix = "" if single else f"prompts/{prompt_slug(unit.prompt_index, unit.prompt)}/"
             files[prefix + "alpha.png"] = mask_png(alpha)
-            files[prefix + "mask.png"] = mask_png((scored > self.threshold).astype(np.float32))
+            files[prefix + "mask.png"] = mask_png(binary.astype(np.float32))
             if self.save_npy:
                 files[prefix + "alpha.npy"] = _npy_bytes(alpha)
             shown = resize_map(alpha, size)
             masks.append(shown)
             files[prefix + "overlay.png"] = png_bytes(overlay(display, [shown]))
-            if "alpha" in result.frames:
-                frames = result.frames["alpha"][:, n, 0].numpy()
+            if maps.frames is not None:
+                frames = maps.frames[:, n, 0].numpy()
                 files[prefix + "timelapse.gif"] = gif_bytes([to_uint8_image(np.repeat(f[None], 3, 0)) for f in frames])
             entry = {
                 "prompt": unit.prompt,
                 "dir": prefix.rstrip("/") or ".",
-                "final": {k: float(v[-1, n]) for k, v in result.history.items()},
+                "final": {k: float(v[-1, n]) for k, v in maps.history.items()},
             }
             if not single:  # this prompt's colour in the combined overlay.png
                 entry["overlay_colour"] = OVERLAY_COLOURS[(len(masks) - 1) % len(OVERLAY_COLOURS)].astype(int).tolist()
             if item.mask is not None:
-                scores = score_alpha(scored, item.mask, self.thresholds, self.sweep_levels)
-                at = scores["thresholds"].index(self.threshold)
-                entry.update(
-                    threshold=self.threshold,
-                    iou=scores["iou"][at],
-                    intersection=scores["intersection"][at],
-                    union=scores["union"][at],
-                    scores=scores,
-                )
+                entry.update(self._scores(scored, own, item.mask))
             prompts.append(entry)
-            for name, values in result.history.items():
+            for name, values in maps.history.items():
                 history.setdefault(name, []).append(values[:, n].tolist())
         if not single:
             files["overlay.png"] = png_bytes(overlay(display, masks))
-        rec = {
-            "item_id": item.item_id,
-            "index": item.index,
-            "seed": mine[0][1].seed,
-            "prompts": [u.prompt for _, u in mine],
-            "results": prompts,
-            **({"iou": prompts[0]["iou"]} if single and "iou" in prompts[0] else {}),
-            "timings": timings(result, len(mine)),
-            "timelapse_iterations": result.frame_iterations if "alpha" in result.frames else [],
-            "postprocess": self.postprocess.name,
-            "meta": item.meta,
-            **record,
-        }
+        times = timings(maps.seconds, maps.iterations, maps.alpha.shape[0], len(mine))
+        rec = item_record(item, mine[0][1].seed, [u.prompt for _, u in mine], prompts, times, record)
+        if single and "iou" in prompts[0]:
+            rec["iou"] = prompts[0]["iou"]
+        rec.update(timelapse_iterations=maps.frame_iterations, postprocess=self.postprocess.name)
         return ItemArtifacts(item.item_id, files, rec, preview=display, masks=masks, gt=item.mask, history=history)
+
+    def _scores(self, scored: np.ndarray, own: np.ndarray | None, gt: np.ndarray) -> dict[str, Any]:
+        """IoU at ``task.threshold`` of the (post-processed) soft map, or of a method's own binary mask, plus the
+        soft map's scores at every threshold and the threshold sweep."""
+        scores = score_alpha(scored, gt, self.thresholds, self.sweep_levels)
+        if own is None:
+            at = scores["thresholds"].index(self.threshold)
+            main = {k: scores[k][at] for k in ("iou", "intersection", "union")}
+        else:  # the method's mask, resized like a soft map: bilinear, then > 0.5
+            fixed = score_alpha(own.astype(np.float32), gt, (0.5,))
+            main = {k: fixed[k][0] for k in ("iou", "intersection", "union")}
+        return {"threshold": self.threshold, **main, "scores": scores}
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

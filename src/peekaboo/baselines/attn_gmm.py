@@ -1,0 +1,126 @@
+"""``method=attn_gmm``: the preliminary masks of concept distillation (Dombrowski et al.), training-free.
+
+The prompt "a photo of a {object}" conditions the UNet (no classifier-free guidance) on 40 independent noisings of
+the clean latent (VAE posterior mean x 0.18215) at t = 781, 761, ..., 1, the 40 lowest steps of the DDIM-50 grid.
+The cross-attention probability of the object's token(s) (mean over a multi-token object's tokens) is read from
+all 16 cross-attention layers, averaged over heads, nearest-upsampled to the largest resolution (64 x 64 for SD),
+and averaged over layers and steps; the map is normalised to [0, 1] per instance. A 2-component Gaussian mixture
+on its values gives the threshold (the mean of the two means), and a 3 x 3 box mean of the binary map thresholded
+at 0.5 removes orphan pixels. The later stages of the paper fine-tune SD and train a U-Net: not training-free,
+out of scope. Noisings are batched: ``steps_per_call`` of them (for every unit of the batch) per UNet call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from scipy.ndimage import uniform_filter
+
+from peekaboo.attention import capture_attention
+from peekaboo.baselines.base import PromptedBaseline, ddim_timesteps
+from peekaboo.data.base import Item
+from peekaboo.engine.random import UnitRandom
+from peekaboo.errors import ConfigError
+from peekaboo.tasks.base import Unit
+from peekaboo.tasks.segment import UnitMaps
+
+
+@dataclass
+class AttentionGMMConfig:
+    """Schema of ``method=attn_gmm``."""
+
+    _target_: str = "peekaboo.baselines.attn_gmm.AttentionGMMModule"
+    name: str = "attn_gmm"
+    run_tag: str = "attn_gmm"  # names the output directory (run_name) instead of the unused param preset
+    template: str = "a photo of a {}"  # {} = the item's prompt, inserted verbatim; all its tokens are averaged
+    ddim_steps: int = 50  # the DDIM grid: t = k * (1000 // ddim_steps) + 1
+    steps: int = 40  # the lowest ``steps`` timesteps of that grid (781, ..., 1)
+    steps_per_call: int = 40  # noisings per unit in one UNet call (lower it to save memory)
+    orphan_size: int = 3  # box-mean window of the orphan filter (1 disables it)
+    orphan_threshold: float = 0.5
+
+
+def minmax(values: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a constant map becomes all zeros."""
+    low, span = values.min(), np.ptp(values)
+    return (values - low) / span if span > 0 else np.zeros_like(values)
+
+
+def gmm_threshold(values: np.ndarray, seed: int) -> float:
+    """The mean of the two component means of a 2-component Gaussian mixture fitted to ``values``."""
+    from sklearn.mixture import GaussianMixture
+
+    mixture = GaussianMixture(n_components=2, random_state=seed % 2**32).fit(values.reshape(-1, 1).astype(np.float64))
+    return float(mixture.means_.mean())
+
+
+def gmm_mask(heat: np.ndarray, seed: int, orphan_size: int = 3, orphan_threshold: float = 0.5) -> np.ndarray:
+    """Binary mask of a (H, W) map: map > GMM threshold, then a box mean > ``orphan_threshold`` (reflected edges)."""
+    if np.ptp(heat) == 0:
+        return np.zeros(heat.shape, bool)
+    mask = heat > gmm_threshold(heat, seed)
+    if orphan_size > 1:
+        mask = uniform_filter(mask.astype(np.float64), size=orphan_size, mode="reflect") > orphan_threshold
+    return mask
+
+
+class AttentionGMMModule(PromptedBaseline):
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        method = cfg.method
+        if not 1 <= method.ddim_steps <= 1000:
+            raise ConfigError("method.ddim_steps", f"must lie in [1, 1000], got {method.ddim_steps}")
+        if not 1 <= method.steps <= method.ddim_steps:
+            raise ConfigError("method.steps", f"must lie in [1, method.ddim_steps={method.ddim_steps}]")
+        if method.steps_per_call < 1:
+            raise ConfigError("method.steps_per_call", f"must be >= 1, got {method.steps_per_call}")
+        if method.orphan_size < 1 or method.orphan_size % 2 == 0:
+            raise ConfigError("method.orphan_size", f"must be a positive odd integer, got {method.orphan_size}")
+        if not 0 <= method.orphan_threshold < 1:
+            raise ConfigError("method.orphan_threshold", f"must lie in [0, 1), got {method.orphan_threshold}")
+
+    def attention_maps(self, items: list[Item], units: list[Unit]) -> torch.Tensor:
+        """(U, S, S) mean cross-attention of each unit's prompt tokens over layers and noisings."""
+        method, prior = self.cfg.method, self.prior
+        embeddings, token_weights = self.conditioning(units)
+        latents = self.clean_latents(items)[torch.tensor([u.item for u in units], device=prior.device)]
+        timesteps = ddim_timesteps(method.ddim_steps, method.steps)
+        rng = UnitRandom([u.seed for u in units], prior.device)
+        size, total = self.latent_size, None
+        for start in range(0, len(timesteps), method.steps_per_call):
+            chunk = timesteps[start : start + method.steps_per_call]
+            n = len(chunk)  # unit-major samples: unit u owns rows u * n ... u * n + n - 1
+            t = torch.tensor(chunk, device=prior.device).repeat(len(units))
+            noisy = self.noised(latents.repeat_interleave(n, 0), t, rng.randn([n] * len(units), *prior.latent_shape))
+            with capture_attention(prior.unet, size, "cross") as store:
+                prior.predict_noise(noisy, t, embeddings.repeat_interleave(n, 0))
+            layers = sum(store.count(r) for r in store)
+            for r in store:  # layer sum at resolution r -> prompt tokens -> sum over the chunk's noisings
+                tokens = torch.einsum(
+                    "bqk,bk->bq", store.mean(r) * store.count(r), token_weights.repeat_interleave(n, 0)
+                )
+                maps = tokens.view(len(units), n, 1, r, r).sum(1)
+                maps = F.interpolate(maps, size=(size, size), mode="nearest")[:, 0] / layers
+                total = maps if total is None else total + maps
+        return total / len(timesteps)
+
+    def unit_maps(self, items: list[Item], units: list[Unit]) -> UnitMaps:
+        method = self.cfg.method
+        heat = self.attention_maps(items, units).cpu().numpy()
+        alpha = np.stack([minmax(h) for h in heat])
+        masks = np.stack(
+            [
+                gmm_mask(a, u.seed, method.orphan_size, method.orphan_threshold)
+                for a, u in zip(alpha, units, strict=True)
+            ]
+        )
+        return UnitMaps(
+            alpha=torch.from_numpy(alpha).float()[:, None],
+            masks=torch.from_numpy(masks)[:, None],
+            iterations=method.steps,
+        )

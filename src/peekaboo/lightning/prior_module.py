@@ -1,0 +1,52 @@
+"""The base of every method: a LightningModule around a frozen diffusion prior, built as ``cls(cfg, record)``.
+
+The prior is loaded in ``setup`` (once per process, on that process's device) and kept outside the module's
+state, so nothing large is pickled for ``ddp_spawn`` and nothing is checkpointed. Subclasses extend ``build``
+with what else they need and implement ``predict_step(batch: list[Item], batch_idx) -> list[ItemArtifacts]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning import LightningModule
+from omegaconf import DictConfig
+
+from peekaboo.config.build import build
+
+
+class PriorModule(LightningModule):
+    def __init__(self, cfg: DictConfig, record: dict[str, Any] | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.record = record or {}  # copied into every result.json (config hash, presets used)
+        self._state: dict[str, Any] = {}  # prior, embedding cache and whatever ``build`` adds (not module state)
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Start-up checks of the method's settings, run by ``peekaboo.config.validate`` before anything loads."""
+
+    def setup(self, stage: str) -> None:
+        if self._state:
+            return
+        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
+        self._state.update(self.build(self.cfg, device))
+
+    @staticmethod
+    def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
+        """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks)."""
+        return {"prior": build(cfg.model, device=device), "embeddings": {}}
+
+    @property
+    def prior(self):
+        return self._state["prior"]
+
+    def embed(self, prompts: list[str]) -> torch.Tensor:
+        """Prompt embeddings, computed once per distinct prompt per process."""
+        cache = self._state["embeddings"]
+        missing = [p for p in dict.fromkeys(prompts) if p not in cache]
+        if missing:
+            for prompt, embedding in zip(missing, self.prior.embed_prompts(missing), strict=True):
+                cache[prompt] = embedding
+        return torch.stack([cache[p] for p in prompts])
