@@ -122,6 +122,8 @@ def best_threshold(intersections: Sequence[Sequence[int]], unions: Sequence[Sequ
         **summarize(at, inter[:, level], union[:, level]),
         "ious": [float(v) for v in at],
     }
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Unsupervised segmentation: label maps whose segment ids carry no class identity (DiffSeg), scored against
 # class label maps after Hungarian matching per image (DiffSeg's protocol; PiCIE/STEGO's histogram).

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from peekaboo.embedding_cache import EmbeddingCache
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Composites
 from peekaboo.guidance.clip import ClipConfig, ClipGuidance
@@ -65,7 +66,7 @@ class PeekabooObjective:
         if clip is not None:
             device = device if device is not None else prior.device if prior is not None else "cpu"
             self.clip = ClipGuidance(**_as_dict(clip), device=device, key=f"{key}.clip")
-        self._prior_embeddings: dict[str, torch.Tensor] = {}
+        self._embed_prior = EmbeddingCache(prior.embed_prompts) if prior is not None else None
         self._sizes: dict[tuple[int, ...], torch.Tensor] = {}
 
     def _unit_sizes(self, counts: list[int], like: torch.Tensor) -> torch.Tensor:
@@ -74,14 +75,6 @@ class PeekabooObjective:
         if key not in self._sizes:
             self._sizes[key] = torch.as_tensor(counts, device=like.device, dtype=like.dtype)
         return self._sizes[key]
-
-    def _embed_prior(self, prompts: list[str]) -> torch.Tensor:
-        """Prior embeddings, computed once per distinct prompt per process."""
-        cache = self._prior_embeddings
-        missing = [p for p in dict.fromkeys(prompts) if p not in cache]
-        if missing:
-            cache.update(zip(missing, self.prior.embed_prompts(missing), strict=True))
-        return torch.stack([cache[p] for p in prompts])
 
     def conditioning(self, prompts: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(per-unit conditioning, shared conditioning) of every enabled term for one prompt per unit.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from peekaboo.config.resolvers import register_resolvers
 from peekaboo.baselines.attn_gmm import AttentionGMMConfig
 from peekaboo.baselines.daam import DAAMConfig
 from peekaboo.baselines.diffseg import DiffSegConfig
+from peekaboo.config.resolvers import register_resolvers
 from peekaboo.config.schema import Config, MethodConfig
 from peekaboo.data.cocostuff import CocoStuff27Config
 from peekaboo.data.folder import FolderDataConfig

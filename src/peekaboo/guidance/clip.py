@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from peekaboo.embedding_cache import EmbeddingCache
 from peekaboo.priors.stable_diffusion import Precision, load_error, offline_requested
 from peekaboo.schedules import Schedule
 from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_config
@@ -82,18 +83,14 @@ class ClipGuidance:
         shape = (1, 3, 1, 1)
         self.mean = torch.tensor(processor.get("image_mean", CLIP_MEAN), device=self.device).view(shape)
         self.std = torch.tensor(processor.get("image_std", CLIP_STD), device=self.device).view(shape)
-        self._embeddings: dict[str, torch.Tensor] = {}
+        self.embed = EmbeddingCache(self._encode_text)
 
     @torch.no_grad()
-    def embed(self, prompts: list[str]) -> torch.Tensor:
-        """Unit-norm text embeddings (N, D) float32, computed once per distinct prompt."""
-        missing = [p for p in dict.fromkeys(prompts) if p not in self._embeddings]
-        if missing:
-            tokens = self.tokenizer(missing, padding=True, truncation=True, return_tensors="pt").to(self.device)
-            pooled = self.model.text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
-            features = F.normalize(self.model.text_projection(pooled.pooler_output).float(), dim=-1)
-            self._embeddings.update(zip(missing, features, strict=True))
-        return torch.stack([self._embeddings[p] for p in prompts])
+    def _encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """Unit-norm text embeddings (N, D) float32 (``embed`` caches them per prompt)."""
+        tokens = self.tokenizer(prompts, padding=True, truncation=True, return_tensors="pt").to(self.device)
+        pooled = self.model.text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
+        return F.normalize(self.model.text_projection(pooled.pooler_output).float(), dim=-1)
 
     def logits(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """CLIP's logits_per_image of each image (S, 3, H, W) in [0, 1] with its own text embedding (S, D)."""

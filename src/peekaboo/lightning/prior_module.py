@@ -14,6 +14,7 @@ from lightning import LightningModule
 from omegaconf import DictConfig
 
 from peekaboo.config.build import build
+from peekaboo.embedding_cache import EmbeddingCache
 
 
 class PriorModule(LightningModule):
@@ -36,7 +37,8 @@ class PriorModule(LightningModule):
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
         """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks)."""
-        return {"prior": build(cfg.model, device=device), "embeddings": {}}
+        prior = build(cfg.model, device=device)
+        return {"prior": prior, "embeddings": EmbeddingCache(prior.embed_prompts)}
 
     @property
     def prior(self):
@@ -44,9 +46,4 @@ class PriorModule(LightningModule):
 
     def embed(self, prompts: list[str]) -> torch.Tensor:
         """Prompt embeddings, computed once per distinct prompt per process."""
-        cache = self._state["embeddings"]
-        missing = [p for p in dict.fromkeys(prompts) if p not in cache]
-        if missing:
-            for prompt, embedding in zip(missing, self.prior.embed_prompts(missing), strict=True):
-                cache[prompt] = embedding
-        return torch.stack([cache[p] for p in prompts])
+        return self._state["embeddings"](prompts)
