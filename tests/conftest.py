@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -34,6 +36,20 @@ def tiny_prior(peekaboo_cache):
     from peekaboo.priors.tiny_sd import build_tiny_sd
 
     return build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache))
+
+
+@pytest.fixture(scope="session")
+def dog_image(tmp_path_factory) -> Path:
+    """A 64x48 blue image with a red 24x28 rectangle (dog.png) and its ground truth (dog_mask.png)."""
+    root = tmp_path_factory.mktemp("dog")
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[...] = (40, 90, 200)
+    image[10:38, 20:44] = (240, 60, 40)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:38, 20:44] = 255
+    Image.fromarray(image).save(root / "dog.png")
+    Image.fromarray(mask).save(root / "dog_mask.png")
+    return root
 
 
 def compose(overrides: list[str]):

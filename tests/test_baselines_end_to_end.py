@@ -19,15 +19,8 @@ COMMON = ["model=tiny_sd", "trainer.enable_progress_bar=false"]
 
 
 @pytest.fixture(scope="module")
-def dog(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dog")
-    image = np.zeros((48, 64, 3), np.uint8)
-    image[...] = (40, 90, 200)
-    image[10:38, 20:44] = (240, 60, 40)
-    mask = np.zeros((48, 64), np.uint8)
-    mask[10:38, 20:44] = 255
-    Image.fromarray(image).save(root / "dog.png")
-    Image.fromarray(mask).save(root / "dog_mask.png")
+def dog(dog_image):
+    root = dog_image
     return [
         "data=image",
         f"data.path={root / 'dog.png'}",

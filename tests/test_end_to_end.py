@@ -12,16 +12,8 @@ ITEM_FILES = ("alpha.png", "mask.png", "overlay.png", "alpha.npy", "result.json"
 
 
 @pytest.fixture(scope="module")
-def image_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images")
-    image = np.zeros((48, 64, 3), np.uint8)
-    image[...] = (40, 90, 200)
-    image[10:38, 20:44] = (240, 60, 40)
-    mask = np.zeros((48, 64), np.uint8)
-    mask[10:38, 20:44] = 255
-    Image.fromarray(image).save(root / "dog.png")
-    Image.fromarray(mask).save(root / "dog_mask.png")
-    return root
+def image_files(dog_image):
+    return dog_image
 
 
 def tiny(image_files, *extra):

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -10,13 +9,8 @@ from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def image_file(tmp_path_factory):
-    root = tmp_path_factory.mktemp("variants")
-    image = np.zeros((40, 40, 3), np.uint8)
-    image[...] = (40, 90, 200)
-    image[8:30, 10:28] = (240, 60, 40)
-    Image.fromarray(image).save(root / "dog.png")
-    return root / "dog.png"
+def image_file(dog_image):
+    return dog_image / "dog.png"
 
 
 def test_sds_clip_depth_and_two_prompts_in_one_run(image_file, tmp_path, peekaboo_cache):
@@ -46,7 +40,7 @@ def test_sds_clip_depth_and_two_prompts_in_one_run(image_file, tmp_path, peekabo
         assert entry["dir"] == f"prompts/{slug}"
         assert {"sds", "clip_logit", "alpha_mean"} <= set(entry["final"])
         assert (item / entry["dir"] / "alpha.npy").is_file() and (item / entry["dir"] / "overlay.png").is_file()
-    assert Image.open(item / "overlay.png").size == (40, 40)
+    assert Image.open(item / "overlay.png").size == (48, 48)  # the centre crop of the 64x48 image
     assert len(list(maps.glob("*.npy"))) == 1  # one image: one depth map, shared by both prompts
 
 
