@@ -51,3 +51,32 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = N
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def module_and_items(prior: str, param: str, n_items: int, *extra: str):
+    """A set-up ``PeekabooModule`` (toy world or tiny_sd) and ``n_items`` toy scenes (32x32), 2 iterations.
+
+    Fourier fields are shrunk (32 features, 16 hidden) for speed; on tiny_sd the SD Fourier recipe's lr (1e-5)
+    barely moves a mask in 2 steps, so it is raised to 1e-2 to make comparisons of masks meaningful.
+    """
+    from peekaboo.config.build import build
+    from peekaboo.lightning.module import PeekabooModule
+
+    cfg = compose(
+        [
+            f"model={prior}",
+            "data=toy",
+            f"data.num_scenes={n_items}",
+            f"param={param}",
+            "param.fourier.num_features=32",
+            "param.fourier.hidden=16",
+            *(["param.recipe.lr=1e-2"] if prior == "tiny_sd" and param.startswith("fourier") else []),
+            "schedule.iterations=2",
+            "schedule.timelapse_every=0",
+            *extra,
+        ]
+    )
+    module = PeekabooModule(cfg)
+    module.setup("predict")
+    dataset = build(cfg.data)
+    return module, [dataset[i] for i in range(n_items)]

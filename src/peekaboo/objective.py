@@ -66,7 +66,7 @@ class PeekabooObjective:
         per_unit: dict[str, torch.Tensor] = {}
         total = composites.images.new_zeros(n_units)
         if self.sds is not None:
-            out = self.sds(composites.images, cond, uncond, rng, counts, iteration)
+            out = self.sds(composites.images, cond, uncond, rng, counts, iteration, composites.layers)
             per_unit["sds"] = _per_unit(out.grad_sq.detach(), sample_unit, n_units)
             per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / self._unit_sizes(counts, total)
             total = total + _per_unit(out.loss, sample_unit, n_units)

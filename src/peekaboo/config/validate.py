@@ -27,6 +27,7 @@ def validate(cfg: DictConfig) -> None:
     Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
     if cfg.loss.get("sds") is not None:
         _validate_sds(cfg.loss.sds, "loss.sds")
+        _validate_sds_resolution(cfg)
     for key in ("schedule.iterations", "loss.n_backgrounds", "trainer.batch_size"):
         _positive(cfg, key)
     _positive(cfg, "schedule.timelapse_every", 0)
@@ -68,3 +69,19 @@ def _validate_sds(sds: DictConfig, key: str) -> None:
             )
     if sds.grad_clip is not None and sds.grad_clip <= 0:
         raise ConfigError(f"{key}.grad_clip", f"must be > 0 or null, got {sds.grad_clip}")
+    if sds.get("colour_lattice") is not None and sds.colour_lattice < 2:
+        raise ConfigError(f"{key}.colour_lattice", f"must be >= 2 (points per RGB axis), got {sds.colour_lattice}")
+
+
+def _validate_sds_resolution(cfg: DictConfig) -> None:
+    resolution = cfg.loss.sds.get("resolution")
+    if resolution is None:
+        return
+    if resolution < 8 or resolution % 8:
+        raise ConfigError("loss.sds.resolution", f"must be null or a positive multiple of 8, got {resolution}")
+    if str(cfg.model.get("_target_", "")).endswith("ToyPrior") and resolution != cfg.model.size:
+        raise ConfigError(
+            "loss.sds.resolution",
+            f"the toy world's prior only scores images of its own size ({cfg.model.size}); got {resolution}: "
+            "leave it null",
+        )
