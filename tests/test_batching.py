@@ -48,3 +48,23 @@ def test_batching_is_exact_with_several_backgrounds_per_unit():
     # one call per sample (the reference) draws in another order: same distribution, not the same numbers
     _, reference = module.optimize_one_at_a_time(items)
     assert not torch.allclose(reference["alpha"], alone, atol=1e-4)
+
+
+def test_prompt_embeddings_are_computed_once_per_prompt():
+    module, items = module_and_items("toy", "raster", 3, "data.prompt=red circle")
+    calls = []
+    embed = module.prior.embed_prompts
+    module.prior.embed_prompts = lambda prompts: calls.append(list(prompts)) or embed(prompts)
+    module.optimize_batch(items[:2])
+    module.optimize_batch(items[2:])
+    assert calls == [["red circle"], [""]]
+
+
+@pytest.mark.slow
+def test_compiled_unet_gives_the_eager_result(peekaboo_cache):
+    """``model.compile=true`` (torch.compile of the UNet, minutes to compile on a CPU) changes speed only."""
+    alphas = {}
+    for compiled in (False, True):
+        module, items = module_and_items("tiny_sd", "raster_bilateral", 2, f"model.compile={str(compiled).lower()}")
+        alphas[compiled] = module.optimize_batch(items)[1].outputs["alpha"]
+    torch.testing.assert_close(alphas[True], alphas[False], rtol=0, atol=1e-4)

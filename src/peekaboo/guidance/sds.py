@@ -150,12 +150,9 @@ class ScoreDistillation:
         noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
 
         with torch.no_grad():
-            eps = prior.predict_noise(
-                torch.cat([noisy, noisy]),
-                torch.cat([timesteps, timesteps]),
-                torch.cat([uncond.expand(len(cond), *uncond.shape[1:]), cond]),
+            eps_uncond, eps_cond = prior.predict_noise_guided(
+                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond
             )
-            eps_uncond, eps_cond = eps.chunk(2)
             eps_cfg = eps_uncond + self.guidance_scale(iteration) * (eps_cond - eps_uncond)
             w = 1 - abar if self.weighting is Weighting.sds else torch.ones_like(abar)
             grad = w * (eps_cfg - noise)

@@ -47,40 +47,46 @@ def bilateral_weights(
     return stacked / stacked.sum(1, keepdim=True)
 
 
-def _apply(x: torch.Tensor, weights: torch.Tensor, transpose: bool) -> torch.Tensor:
-    """One application of the operator (or its transpose) to x (N, C, H, W)."""
+def _apply(x: torch.Tensor, taps: torch.Tensor, transpose: bool) -> torch.Tensor:
+    """One application of the operator (or its transpose) to x (N, C, H, W); taps (k*k, N, 1, H, W) contiguous.
+
+    One fused in-place multiply-add per neighbour (``addcmul_``): at the small sizes of the toy world and of
+    batched masks the cost is the number of kernel launches, not arithmetic.
+    """
     n, c, h, w = x.shape
-    k = int(math.isqrt(weights.shape[1]))
+    k = int(math.isqrt(taps.shape[0]))
     r = k // 2
-    out = torch.zeros_like(x)
     if not transpose:
         padded = F.pad(x, (r, r, r, r))
+        out = torch.zeros_like(x)
         for j in range(k * k):
             dy, dx = divmod(j, k)
-            out += weights[:, j : j + 1] * padded[:, :, dy : dy + h, dx : dx + w]
+            out.addcmul_(taps[j], padded[:, :, dy : dy + h, dx : dx + w])
         return out
     # (A^T g)[p] = sum_j w_j[p - o_j] g[p - o_j]: scatter each weighted term back by its offset.
-    padded_out = F.pad(out, (r, r, r, r))
+    padded_out = x.new_zeros(n, c, h + 2 * r, w + 2 * r)
     for j in range(k * k):
         dy, dx = divmod(j, k)
-        padded_out[:, :, dy : dy + h, dx : dx + w] += weights[:, j : j + 1] * x
+        padded_out[:, :, dy : dy + h, dx : dx + w].addcmul_(taps[j], x)
     return padded_out[:, :, r : r + h, r : r + w]
 
 
 class _RepeatedBilateral(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weights: torch.Tensor, iterations: int) -> torch.Tensor:
-        ctx.save_for_backward(weights)
+        taps = weights.transpose(0, 1).unsqueeze(2).contiguous()  # one contiguous (N, 1, H, W) map per neighbour
+        ctx.save_for_backward(taps)
         ctx.iterations = iterations
         for _ in range(iterations):
-            x = _apply(x, weights, transpose=False)
+            x = _apply(x, taps, transpose=False)
         return x
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (weights,) = ctx.saved_tensors
+        (taps,) = ctx.saved_tensors
+        grad = grad.contiguous()
         for _ in range(ctx.iterations):
-            grad = _apply(grad, weights, transpose=True)
+            grad = _apply(grad, taps, transpose=True)
         return grad, None, None
 
 

@@ -110,13 +110,27 @@ class ToyPrior(DiffusionPrior):
         return weights.to(self.device)
 
     def predict_noise(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        return self._epsilon(noisy, timesteps, self.predict_x0(noisy, timesteps, embeddings))
+
+    def predict_noise_guided(
+        self, noisy: torch.Tensor, timesteps: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both branches from one evaluation of the components: only the class prior differs between them."""
+        components = self._components(noisy, timesteps)
+        eps = [self._epsilon(noisy, timesteps, self._mix(components, noisy, e)) for e in (uncond, cond)]
+        return eps[0], eps[1]
+
+    def _epsilon(self, noisy: torch.Tensor, timesteps: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         a, s2, _ = (v.to(self.dtype)[:, None, None, None] for v in self._schedule(timesteps))
-        x0 = self.predict_x0(noisy, timesteps, embeddings)
         return (noisy.to(self.device, self.dtype) - a * x0) / s2.sqrt()
 
     def predict_x0(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         """E[x_0 | x_t] under the mixture whose class prior is ``embeddings`` (N, n_classes)."""
-        log_ev, alpha, beta, c = self._components(noisy, timesteps)
+        return self._mix(self._components(noisy, timesteps), noisy, embeddings)
+
+    def _mix(self, components: tuple, noisy: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """The posterior mean from the components (``_components``) and a class prior."""
+        log_ev, alpha, beta, c = components
         n, n_shapes, n_colours, kc = len(noisy), len(SHAPES), len(COLOURS), self.templates_per_class
         log_prior = embeddings.to(self.device, torch.float64).log()[:, :, None] - math.log(kc)
         weights = torch.softmax((log_ev + log_prior).reshape(n, -1), dim=1)
