@@ -8,7 +8,8 @@ Why not ``kornia.filters.joint_bilateral_blur``: it recomputes the range weights
 per forward) and materialises an unfolded (C*k*k, H*W) tensor per application, which autograd keeps for
 the backward pass. Here the operator is linear in its input with constant weights, so the backward pass
 is the transposed operator applied ``iterations`` times and nothing is stored. ``make bench`` measures
-both (``bilateral`` rows).
+both (``bilateral`` rows): 40 applications forward and backward at 256x256 took 96 ms here against
+kornia's 590 ms (one CPU thread), and kornia kept 261 MiB for the backward pass (1.5 GiB for 8 masks).
 """
 
 from __future__ import annotations
