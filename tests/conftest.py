@@ -35,14 +35,9 @@ def tiny_prior(peekaboo_cache):
 
 def compose(overrides: list[str]):
     """The job config as ``run.py`` would compose it (without running anything)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from peekaboo.config.compose import compose as compose_job
 
-    from peekaboo.config.store import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
+    return compose_job(overrides, CONF)
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import torch
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 PAPER_ITERATIONS = 300
 LOOP = "one-item loop"
 
@@ -58,8 +57,8 @@ class Row:
         return 3600.0 / (self.per_item * PAPER_ITERATIONS) if self.segmentation else None
 
 
-def speedups(rows: list[Row]) -> list[float | None]:
-    """Per-item throughput of each row relative to its workload's baseline (its first row), None without one."""
+def speedups(rows: list[Row]) -> list[float]:
+    """Per-item throughput of each row relative to its workload's baseline (its first row)."""
     baselines: dict[str, Row] = {}
     for row in rows:
         baselines.setdefault(row.workload, row)
@@ -150,19 +149,6 @@ def measure(
     return Row(workload, mode, batch, seconds, peak, added, segmentation)
 
 
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from peekaboo.config.store import register_configs
-
-    if not CONF.is_dir():
-        sys.exit(f"error: the config directory {CONF} is missing: run the benchmark from a peekaboo checkout")
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides)
-
-
 # label -> overrides; the mask is at half the encoding resolution, as the original's 256 -> 512
 WORKLOADS = {
     "toy": ("toy world 32px", ["model=toy", "data=toy", "data.size=32"]),
@@ -179,6 +165,7 @@ KNOBS = {
 def module_for(overrides: list[str], iterations: int | None, device: torch.device, batch: int):
     """A prepared module (RGB bilateral, no timelapse) and ``batch`` items; ``iterations`` None keeps the preset's."""
     from peekaboo.config.build import build
+    from peekaboo.config.compose import compose
     from peekaboo.lightning.module import PeekabooModule
 
     steps = [] if iterations is None else [f"schedule.iterations={iterations}"]
@@ -417,4 +404,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    from peekaboo.errors import PeekabooError
+
+    try:
+        main()
+    except PeekabooError as err:
+        sys.exit(f"error: {err}")
