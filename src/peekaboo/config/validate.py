@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from peekaboo.errors import ConfigError
+from peekaboo.priors.toy import ToyPriorConfig
 from peekaboo.schedules import Schedule
 
 
@@ -79,7 +80,7 @@ def _validate_sds_resolution(cfg: DictConfig) -> None:
         return
     if resolution < 8 or resolution % 8:
         raise ConfigError("loss.sds.resolution", f"must be null or a positive multiple of 8, got {resolution}")
-    if str(cfg.model.get("_target_", "")).endswith("ToyPrior") and resolution != cfg.model.size:
+    if cfg.model.get("_target_") == ToyPriorConfig._target_ and resolution != cfg.model.size:
         raise ConfigError(
             "loss.sds.resolution",
             f"the toy world's prior only scores images of its own size ({cfg.model.size}); got {resolution}: "
