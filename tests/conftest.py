@@ -54,14 +54,9 @@ def dog_image(tmp_path_factory) -> Path:
 
 def compose(overrides: list[str]):
     """The job config as ``run.py`` would compose it (without running anything)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from peekaboo.config.compose import compose as compose_job
 
-    from peekaboo.config.store import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
+    return compose_job(overrides, CONF)
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -83,3 +78,32 @@ def write_cocostuff_layout(root: Path, ids: list[str], fine) -> None:
     for image_id in ids:
         Image.fromarray(np.full((*fine.shape, 3), 128, np.uint8)).save(root / f"images/val2017/{image_id}.jpg")
         Image.fromarray(fine).save(root / f"annotations/val2017/{image_id}.png")
+
+
+def module_and_items(prior: str, param: str, n_items: int, *extra: str):
+    """A set-up ``PeekabooModule`` (toy world or tiny_sd) and ``n_items`` toy scenes (32x32), 2 iterations.
+
+    Fourier fields are shrunk (32 features, 16 hidden) for speed; on tiny_sd the SD Fourier recipe's lr (1e-5)
+    barely moves a mask in 2 steps, so it is raised to 1e-2 to make comparisons of masks meaningful.
+    """
+    from peekaboo.config.build import build
+    from peekaboo.lightning.module import PeekabooModule
+
+    cfg = compose(
+        [
+            f"model={prior}",
+            "data=toy",
+            f"data.num_scenes={n_items}",
+            f"param={param}",
+            "param.fourier.num_features=32",
+            "param.fourier.hidden=16",
+            *(["param.recipe.lr=1e-2"] if prior == "tiny_sd" and param.startswith("fourier") else []),
+            "schedule.iterations=2",
+            "schedule.timelapse_every=0",
+            *extra,
+        ]
+    )
+    module = PeekabooModule(cfg)
+    module.setup("predict")
+    dataset = build(cfg.data)
+    return module, [dataset[i] for i in range(n_items)]

@@ -171,3 +171,15 @@ def test_unknown_prompt_lists_vocabulary(prior: ToyPrior) -> None:
     message = str(info.value)
     assert "'purple hexagon'" in message
     assert all(prompt in message for prompt in valid_prompts())
+
+
+def test_guided_pair_equals_two_separate_predictions(prior: ToyPrior) -> None:
+    """``predict_noise_guided`` shares the conditioning-free work between the CFG branches: same numbers."""
+    gen = torch.Generator().manual_seed(3)
+    x0, _ = prior.sample(RED_CIRCLE, 4, gen)
+    noisy, t = _noisy(prior, x0, 500, gen)
+    uncond, cond = prior.embed_prompts([""] * 4), prior.embed_prompts(["red circle", "circle", "blue square", ""])
+    eps_uncond, eps_cond = prior.predict_noise_guided(noisy, t, uncond, cond)
+    torch.testing.assert_close(eps_uncond, prior.predict_noise(noisy, t, uncond))
+    torch.testing.assert_close(eps_cond, prior.predict_noise(noisy, t, cond))
+    assert (eps_cond - eps_uncond).abs().amax() > 1e-3

@@ -106,7 +106,7 @@ class PeekabooObjective:
         total = composites.images.new_zeros(n_units)
         samples = self._unit_sizes(counts, total)
         if self.sds is not None:
-            out = self.sds(composites.images, cond["sds"], uncond["sds"], rng, counts, iteration)
+            out = self.sds(composites.images, cond["sds"], uncond["sds"], rng, counts, iteration, composites.layers)
             per_unit["sds"] = _per_unit(out.grad_sq.detach(), sample_unit, n_units)
             per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / samples
             total = total + _per_unit(out.loss, sample_unit, n_units)

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from peekaboo.errors import ConfigError
+from peekaboo.priors.toy import ToyPriorConfig
 from peekaboo.schedules import Schedule
 
 
@@ -31,6 +32,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("loss", "no guidance term is on: use loss=sds, loss=clip or loss=sds_clip")
     if cfg.loss.get("sds") is not None:
         _validate_sds(cfg.loss.sds, "loss.sds")
+        _validate_sds_resolution(cfg)
     if cfg.loss.get("clip") is not None:
         Schedule.parse(cfg.loss.clip.clip_coef, "loss.clip.clip_coef")
     _validate_task(cfg)
@@ -95,6 +97,8 @@ def _validate_sds(sds: DictConfig, key: str) -> None:
             )
     if sds.grad_clip is not None and sds.grad_clip <= 0:
         raise ConfigError(f"{key}.grad_clip", f"must be > 0 or null, got {sds.grad_clip}")
+    if sds.get("colour_lattice") is not None and sds.colour_lattice < 2:
+        raise ConfigError(f"{key}.colour_lattice", f"must be >= 2 (points per RGB axis), got {sds.colour_lattice}")
 
 
 RGBA_TASK = "peekaboo.tasks.rgba.RGBATask"
@@ -126,3 +130,17 @@ def _validate_task(cfg: DictConfig) -> None:
             f"got {cfg.loss.n_backgrounds}",
         )
     _positive(cfg, "task.size")
+
+
+def _validate_sds_resolution(cfg: DictConfig) -> None:
+    resolution = cfg.loss.sds.get("resolution")
+    if resolution is None:
+        return
+    if resolution < 8 or resolution % 8:
+        raise ConfigError("loss.sds.resolution", f"must be null or a positive multiple of 8, got {resolution}")
+    if cfg.model.get("_target_") == ToyPriorConfig._target_ and resolution != cfg.model.size:
+        raise ConfigError(
+            "loss.sds.resolution",
+            f"the toy world's prior only scores images of its own size ({cfg.model.size}); got {resolution}: "
+            "leave it null",
+        )

@@ -16,12 +16,24 @@ from peekaboo.params.parametrization import Parametrization
 
 
 @dataclass
+class Layers:
+    """The parts of ``alpha * foreground + (1 - alpha) * background``, for guidance that blends them itself
+    (latent-space compositing). ``foreground`` is fixed during the optimisation (the same tensor every
+    iteration), so values derived from it may be computed once."""
+
+    foreground: torch.Tensor  # (U, 3, H, W) in [0, 1], no gradient
+    alpha: torch.Tensor  # (U, 1, H, W) in (0, 1)
+    background: torch.Tensor  # (S, 3) solid colours in [0, 1], unit-major like the composites
+
+
+@dataclass
 class Composites:
     """One iteration's images to score, grouped unit-major: unit u owns ``counts[u]`` consecutive samples."""
 
     images: torch.Tensor  # (S, 3, H, W) in [0, 1]
     alpha: torch.Tensor | None  # (U, 1, H, W), penalised by lambda_alpha * sum
     snapshot: dict[str, torch.Tensor] = field(default_factory=dict)  # detached per-unit maps for timelapses
+    layers: Layers | None = None  # set by scenes that are a single alpha blend over solid colours
 
 
 class Scene(nn.Module):
@@ -60,7 +72,8 @@ class SegmentationScene(Scene):
         background = rng.rand(self.counts, 3).view(u, self.n_backgrounds, 3, 1, 1)
         a = alpha.unsqueeze(1)
         composite = a * self.images.unsqueeze(1) + (1 - a) * background
-        return Composites(composite.reshape(-1, 3, h, w), alpha, {"alpha": alpha.detach()})
+        layers = Layers(self.images, alpha, background.view(-1, 3))
+        return Composites(composite.reshape(-1, 3, h, w), alpha, {"alpha": alpha.detach()}, layers)
 
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:

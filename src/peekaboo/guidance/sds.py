@@ -5,6 +5,11 @@ on [noisy, noisy] with [uncond(''), prompt] embeddings, combine with classifier-
 ``grad = w(t) * (eps_cfg - noise)`` into the latents without back-propagating through the UNet. The
 returned per-sample loss is the surrogate ``<grad.detach(), latents>`` whose gradient w.r.t. the latents is
 exactly ``grad`` (the same as ``latents.backward(gradient=grad)``), so it sums with other losses.
+
+Cost knobs (ablations, off by default, both approximations of the original): ``resolution`` encodes at
+another size than the prior's (e.g. 256 instead of upsampling to 512: a 4x cheaper VAE and UNet, off the
+model's training resolution), and ``composite=latent`` blends latents instead of encoding the composite
+(``peekaboo.guidance.latent_composite``: no VAE in the loop at all).
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from peekaboo.engine.random import UnitRandom
+from peekaboo.engine.scene import Layers
+from peekaboo.errors import ConfigError
+from peekaboo.guidance.latent_composite import LatentCompositor, resize_images
 from peekaboo.priors.base import DiffusionPrior
 from peekaboo.schedules import Schedule
 
@@ -25,6 +32,11 @@ from peekaboo.schedules import Schedule
 class Weighting(enum.Enum):
     sds = "sds"  # w(t) = 1 - alphas_cumprod[t] (DreamFusion, the original)
     uniform = "uniform"  # w(t) = 1
+
+
+class Compositing(enum.Enum):
+    pixel = "pixel"  # encode the pixel composite, with gradient through the VAE (the original)
+    latent = "latent"  # blend image and colour latents with the pooled alpha: no VAE backward (approximation)
 
 
 @dataclass
@@ -36,6 +48,8 @@ class SDSConfig:
     grad_clip: float | None = None  # clamp each gradient element to [-c, c]; None = no clipping (the original)
     sample_posterior: bool = True  # latent_dist.sample() as the original; False uses the posterior mean
     resolution: int | None = None  # resize composites to this before encoding; None = the prior's native size
+    composite: Compositing = Compositing.pixel  # latent: blend in latent space (an approximation, no VAE backward)
+    colour_lattice: int = 5  # latent compositing: points per RGB axis of the colour -> latent lookup
     weight: float = 1.0  # multiplier of this term in the total loss
 
 
@@ -64,6 +78,8 @@ class ScoreDistillation:
         grad_clip: float | None = None,
         sample_posterior: bool = True,
         resolution: int | None = None,
+        composite: Compositing | str = Compositing.pixel,
+        colour_lattice: int = 5,
         weight: float = 1.0,
         key: str = "loss.sds",
     ):
@@ -75,6 +91,12 @@ class ScoreDistillation:
         self.grad_clip = grad_clip
         self.sample_posterior = sample_posterior
         self.resolution = resolution or prior.resolution
+        self.composite = Compositing(getattr(composite, "value", composite))
+        self.compositor = (
+            LatentCompositor(prior, self.resolution, sample_posterior, colour_lattice)
+            if self.composite is Compositing.latent
+            else None
+        )
         self.weight = weight
 
     def __call__(
@@ -85,19 +107,42 @@ class ScoreDistillation:
         rng: UnitRandom,
         counts: Sequence[int],
         iteration: int,
+        layers: Layers | None = None,
     ) -> SDSOutput:
-        """images (S, 3, H, W) in [0, 1]; cond (S, ...) prompt embeddings; uncond (1, ...); counts per unit."""
-        prior = self.prior
-        if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
-            images = F.interpolate(
-                images, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
-            )
-        dist = prior.encode(images)
+        """images (S, 3, H, W) in [0, 1]; cond (S, ...) prompt embeddings; uncond (1, ...); counts per unit.
+
+        ``layers`` (the scene's foreground, alpha and colours) are required with ``composite=latent``."""
+        if self.compositor is not None:
+            if layers is None:
+                raise ConfigError(
+                    "loss.sds.composite",
+                    "'latent' needs a scene that exposes its layers (foreground, alpha, background colours); "
+                    "this task's scene only gives pixel composites: use loss.sds.composite=pixel",
+                )
+            latents = self.compositor(layers, rng, counts)
+        else:
+            latents = self.encode(images, rng, counts)
+        return self.distil(latents, cond, uncond, rng, counts, iteration)
+
+    def encode(self, images: torch.Tensor, rng: UnitRandom, counts: Sequence[int]) -> torch.Tensor:
+        """Resize to the SDS resolution and encode with gradient; a posterior sample from the units' streams."""
+        dist = self.prior.encode(resize_images(images, self.resolution))
         posterior_noise = None
         if self.sample_posterior and dist.std is not None:
             posterior_noise = rng.randn(counts, *dist.mean.shape[1:])
-        latents = dist.sample(posterior_noise)
+        return dist.sample(posterior_noise)
 
+    def distil(
+        self,
+        latents: torch.Tensor,
+        cond: torch.Tensor,
+        uncond: torch.Tensor,
+        rng: UnitRandom,
+        counts: Sequence[int],
+        iteration: int,
+    ) -> SDSOutput:
+        """Noise the latents, one batched cond/uncond UNet call, and the surrogate loss injecting the SDS gradient."""
+        prior = self.prior
         lo, hi = timestep_bounds(self.min_step(iteration), self.max_step(iteration), prior.num_train_timesteps)
         timesteps = rng.randint(counts, lo, hi)
         noise = rng.randn(counts, *latents.shape[1:])
@@ -105,12 +150,9 @@ class ScoreDistillation:
         noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
 
         with torch.no_grad():
-            eps = prior.predict_noise(
-                torch.cat([noisy, noisy]),
-                torch.cat([timesteps, timesteps]),
-                torch.cat([uncond.expand(len(cond), *uncond.shape[1:]), cond]),
+            eps_uncond, eps_cond = prior.predict_noise_guided(
+                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond
             )
-            eps_uncond, eps_cond = eps.chunk(2)
             eps_cfg = eps_uncond + self.guidance_scale(iteration) * (eps_cond - eps_uncond)
             w = 1 - abar if self.weighting is Weighting.sds else torch.ones_like(abar)
             grad = w * (eps_cfg - noise)

@@ -1,10 +1,13 @@
 """``trainer.predict`` drives Peekaboo: each predict step optimises a batch of items from scratch.
 
 The frozen prior is loaded in ``setup`` by ``PriorModule`` (see there), with the objective, guide and task.
+``optimize_batch`` and ``optimize_one_at_a_time`` work without a Trainer (benchmarks, notebooks, tests).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -13,10 +16,12 @@ from tqdm.auto import tqdm
 
 from peekaboo.config.build import build
 from peekaboo.data.base import Item
-from peekaboo.engine.optimize import optimize
+from peekaboo.engine.optimize import EngineResult, optimize
 from peekaboo.engine.random import UnitRandom
+from peekaboo.engine.reference import optimize_one_at_a_time
+from peekaboo.engine.scene import Scene
 from peekaboo.lightning.prior_module import PriorModule
-from peekaboo.tasks.base import ItemArtifacts
+from peekaboo.tasks.base import ItemArtifacts, Unit
 
 
 class PeekabooModule(PriorModule):
@@ -38,42 +43,77 @@ class PeekabooModule(PriorModule):
             "task": build(cfg.task),
         }
 
-    def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
+    def scene(self, items: list[Item], units: list[Unit], rng: UnitRandom, n_backgrounds: int) -> Scene:
+        """The task's scene for these items and units: images, guides and the parametrization on the device."""
         cfg, state = self.cfg, self._state
-        task = state["task"]
-        device = state["device"]
-        units = task.units(batch, cfg.seed)
-        rng = UnitRandom([u.seed for u in units], device)
-        has_images = all(item.image is not None for item in batch)  # False for text-only generation
-        images = torch.stack([item.image for item in batch]).to(device) if has_images else None
-        guides = state["guide"](images, batch) if has_images and cfg.param.bilateral is not None else None
+        has_images = all(item.image is not None for item in items)  # False for text-only generation
+        images = torch.stack([item.image for item in items]).to(state["device"]) if has_images else None
+        guides = state["guide"](images, items) if has_images and cfg.param.bilateral is not None else None
         parametrization = build(cfg.param, "recipe")
-        optimizer = build(cfg.optimizer)
-        show = (
-            self._trainer is not None and self.trainer.is_global_zero and self.trainer.progress_bar_callback is not None
-        )
-        with (
-            torch.enable_grad(),
-            tqdm(
-                total=cfg.schedule.iterations,
-                desc="iterations",
-                leave=False,
-                position=1,
-                disable=not show,
-                dynamic_ncols=True,
-            ) as bar,
-        ):
-            scene = task.build_scene(batch, units, rng, parametrization, guides, images, cfg.loss.n_backgrounds)
+        return state["task"].build_scene(items, units, rng, parametrization, guides, images, n_backgrounds)
+
+    def optimize_batch(
+        self, batch: list[Item], on_iteration: Callable[[int], None] | None = None
+    ) -> tuple[list[Unit], EngineResult]:
+        """Every (item, prompt) unit of the batch optimised together by the engine."""
+        cfg, state = self.cfg, self._state
+        units = state["task"].units(batch, cfg.seed)
+        rng = UnitRandom([u.seed for u in units], state["device"])
+        with torch.enable_grad():
+            scene = self.scene(batch, units, rng, cfg.loss.n_backgrounds)
             cond, uncond = state["objective"].conditioning([u.prompt for u in units])
             result = optimize(
                 scene,
                 state["objective"],
                 rng,
-                optimizer,
+                build(cfg.optimizer),
                 cond=cond,
                 uncond=uncond,
                 iterations=cfg.schedule.iterations,
                 snapshot_every=cfg.schedule.timelapse_every,
-                on_iteration=lambda _: bar.update(1),
+                on_iteration=on_iteration,
             )
-        return task.artifacts(batch, units, result, {**self.record, "rank": self.global_rank})
+        return units, result
+
+    def optimize_one_at_a_time(
+        self, batch: list[Item], on_iteration: Callable[[int, int], None] | None = None
+    ) -> tuple[list[Unit], dict[str, torch.Tensor]]:
+        """The same units through the original's loop structure (``peekaboo.engine.reference``): one unit at a
+        time, one SDS call per background sample. The benchmark's baseline; equal to the engine (tested)."""
+        cfg, state = self.cfg, self._state
+        units = state["task"].units(batch, cfg.seed)
+
+        def build_scene(index: int, rng: UnitRandom) -> Scene:
+            unit = units[index]
+            return self.scene([batch[unit.item]], [dataclasses.replace(unit, item=0)], rng, 1)
+
+        with torch.enable_grad():
+            cond, uncond = state["objective"].conditioning([u.prompt for u in units])
+            outputs = optimize_one_at_a_time(
+                build_scene,
+                [u.seed for u in units],
+                state["objective"],
+                build(cfg.optimizer),
+                cond=cond,
+                uncond=uncond,
+                iterations=cfg.schedule.iterations,
+                device=state["device"],
+                samples_per_iteration=cfg.loss.n_backgrounds,
+                on_iteration=on_iteration,
+            )
+        return units, outputs
+
+    def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
+        show = (
+            self._trainer is not None and self.trainer.is_global_zero and self.trainer.progress_bar_callback is not None
+        )
+        with tqdm(
+            total=self.cfg.schedule.iterations,
+            desc="iterations",
+            leave=False,
+            position=1,
+            disable=not show,
+            dynamic_ncols=True,
+        ) as bar:
+            units, result = self.optimize_batch(batch, on_iteration=lambda _: bar.update(1))
+        return self._state["task"].artifacts(batch, units, result, {**self.record, "rank": self.global_rank})

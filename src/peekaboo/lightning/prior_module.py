@@ -29,10 +29,12 @@ class PriorModule(LightningModule):
         """Start-up checks of the method's settings, run by ``peekaboo.config.validate`` before anything loads."""
 
     def setup(self, stage: str) -> None:
-        if self._state:
-            return
-        device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
-        self._state.update(self.build(self.cfg, device))
+        self.prepare(self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu"))
+
+    def prepare(self, device: torch.device | str) -> None:
+        """Build the frozen parts on ``device`` once (Lightning calls it from ``setup``; benchmarks directly)."""
+        if not self._state:
+            self._state.update(self.build(self.cfg, torch.device(device)))
 
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:

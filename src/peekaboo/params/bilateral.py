@@ -8,7 +8,8 @@ Why not ``kornia.filters.joint_bilateral_blur``: it recomputes the range weights
 per forward) and materialises an unfolded (C*k*k, H*W) tensor per application, which autograd keeps for
 the backward pass. Here the operator is linear in its input with constant weights, so the backward pass
 is the transposed operator applied ``iterations`` times and nothing is stored. ``make bench`` measures
-both (``bilateral`` rows).
+both (``bilateral`` rows): 40 applications forward and backward at 256x256 took 96 ms here against
+kornia's 590 ms (one CPU thread), and kornia kept 261 MiB for the backward pass (1.5 GiB for 8 masks).
 """
 
 from __future__ import annotations
@@ -47,24 +48,50 @@ def bilateral_weights(
     return stacked / stacked.sum(1, keepdim=True)
 
 
-def _apply(x: torch.Tensor, weights: torch.Tensor, transpose: bool) -> torch.Tensor:
-    """One application of the operator (or its transpose) to x (N, C, H, W)."""
+def _taps(weights: torch.Tensor) -> list[torch.Tensor]:
+    """(N, k*k, H, W) weights -> one contiguous (N, 1, H, W) map per neighbour offset."""
+    return [w.unsqueeze(1).contiguous() for w in weights.unbind(1)]
+
+
+def _transposed_taps(taps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Taps of the transposed operator, as a gather: (A^T g)[p] = sum_j w_j[p - o_j] g[p - o_j].
+
+    Offsets are symmetric (o_{k*k-1-j} = -o_j in row-major order), so entry i pairs with the forward's
+    neighbour view i and holds w_j[p - o_j] for j = k*k-1-i (zero where p - o_j lies outside the image).
+    """
+    k = math.isqrt(len(taps))
+    r, (h, w) = k // 2, taps[0].shape[-2:]
+    padded = [F.pad(t, (r, r, r, r)) for t in taps]
+    shifted = []
+    for j, t in enumerate(padded):
+        dy, dx = divmod(j, k)  # o_j = (dy - r, dx - r): w_j[p - o_j] starts at r - o_j = 2r - d
+        shifted.append(t[:, :, 2 * r - dy : 2 * r - dy + h, 2 * r - dx : 2 * r - dx + w].contiguous())
+    return shifted[::-1]
+
+
+def _repeat(x: torch.Tensor, taps: list[torch.Tensor], iterations: int) -> torch.Tensor:
+    """``iterations`` times ``out[p] = sum_j taps_j[p] * x[p + o_j]`` (zero outside the image).
+
+    The padded input buffer and its k*k shifted views are made once, so one application is one multiply,
+    k*k - 1 fused multiply-adds and one copy back into the buffer: at the small sizes of the toy world and of
+    batched masks, the cost is the number of operator calls, not arithmetic (measured 2.3x faster at 32x32
+    than slicing a freshly padded tensor per application; ``make bench`` times the whole filter).
+    """
     n, c, h, w = x.shape
-    k = int(math.isqrt(weights.shape[1]))
+    k = math.isqrt(len(taps))
     r = k // 2
-    out = torch.zeros_like(x)
-    if not transpose:
-        padded = F.pad(x, (r, r, r, r))
-        for j in range(k * k):
-            dy, dx = divmod(j, k)
-            out += weights[:, j : j + 1] * padded[:, :, dy : dy + h, dx : dx + w]
-        return out
-    # (A^T g)[p] = sum_j w_j[p - o_j] g[p - o_j]: scatter each weighted term back by its offset.
-    padded_out = F.pad(out, (r, r, r, r))
-    for j in range(k * k):
-        dy, dx = divmod(j, k)
-        padded_out[:, :, dy : dy + h, dx : dx + w] += weights[:, j : j + 1] * x
-    return padded_out[:, :, r : r + h, r : r + w]
+    buffer = x.new_zeros(n, c, h + 2 * r, w + 2 * r)
+    inner = buffer[:, :, r : r + h, r : r + w]
+    views = [buffer[:, :, dy : dy + h, dx : dx + w] for dy in range(k) for dx in range(k)]
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    inner.copy_(x)
+    for i in range(iterations):
+        torch.mul(taps[0], views[0], out=out)
+        for tap, view in zip(taps[1:], views[1:], strict=True):
+            out.addcmul_(tap, view)
+        if i < iterations - 1:
+            inner.copy_(out)
+    return out
 
 
 class _RepeatedBilateral(torch.autograd.Function):
@@ -72,16 +99,12 @@ class _RepeatedBilateral(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weights: torch.Tensor, iterations: int) -> torch.Tensor:
         ctx.save_for_backward(weights)
         ctx.iterations = iterations
-        for _ in range(iterations):
-            x = _apply(x, weights, transpose=False)
-        return x
+        return _repeat(x, _taps(weights), iterations)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (weights,) = ctx.saved_tensors
-        for _ in range(ctx.iterations):
-            grad = _apply(grad, weights, transpose=True)
-        return grad, None, None
+        return _repeat(grad, _transposed_taps(_taps(weights)), ctx.iterations), None, None
 
 
 def apply_bilateral(x: torch.Tensor, weights: torch.Tensor, iterations: int) -> torch.Tensor:

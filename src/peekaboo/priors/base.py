@@ -65,6 +65,19 @@ class DiffusionPrior(ABC):
         Called under ``torch.no_grad``; returns float32 (N, *latent_shape).
         """
 
+    def predict_noise_guided(
+        self, noisy: torch.Tensor, timesteps: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(eps_uncond, eps_cond) of the same noisy latents under two conditionings, for classifier-free guidance.
+
+        By default ONE batched call on ``[noisy, noisy]`` (as the original). Priors whose work mostly does not
+        depend on the conditioning (the toy world) override it to do that work once.
+        """
+        eps = self.predict_noise(
+            torch.cat([noisy, noisy]), torch.cat([timesteps, timesteps]), torch.cat([uncond, cond])
+        )
+        return eps[: len(noisy)], eps[len(noisy) :]
+
     def to(self, device: torch.device | str) -> DiffusionPrior:
         """Move the frozen networks; priors without networks only move their tensors."""
         self.device = torch.device(device)

@@ -126,6 +126,45 @@ class StableDiffusionPrior(DiffusionPrior):
             scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kwargs)
         except (OSError, ValueError) as err:
             raise load_error("Stable Diffusion weights", path, cache_dir, offline, err, _SUBFOLDERS) from err
+        self._assemble(path, scheduler.alphas_cumprod, precision, channels_last, attention, compile, resolution, device)
+
+    @classmethod
+    def from_modules(
+        cls,
+        unet,
+        vae,
+        alphas_cumprod: torch.Tensor,
+        text_encoder=None,
+        tokenizer=None,
+        dtype: Precision | str = Precision.fp32,
+        channels_last: bool = False,
+        attention: str = "sdpa",
+        compile: bool = False,
+        resolution: int = 512,
+        device: str | torch.device = "cpu",
+    ) -> StableDiffusionPrior:
+        """Wrap networks already in memory (e.g. a diffusers pipeline's, or SD-sized random ones for benchmarks).
+
+        Without a text encoder and tokenizer, ``embed_prompts`` is unavailable: pass embeddings directly."""
+        precision = Precision(getattr(dtype, "value", dtype))
+        self = cls.__new__(cls)
+        self.unet, self.vae = unet.to(precision.dtype), vae.to(precision.dtype)
+        self.text_encoder, self.tokenizer = text_encoder, tokenizer
+        self._assemble("<modules>", alphas_cumprod, precision, channels_last, attention, compile, resolution, device)
+        return self
+
+    def _assemble(
+        self,
+        path: str,
+        alphas_cumprod: torch.Tensor,
+        precision: Precision,
+        channels_last: bool,
+        attention: str,
+        compile: bool,
+        resolution: int,
+        device: str | torch.device,
+    ) -> None:
+        """Everything after loading: shapes, schedule, attention processors, frozen eval mode, memory format."""
         self.path = path
         self.dtype = precision.dtype
         self.device = torch.device(device)
@@ -133,7 +172,7 @@ class StableDiffusionPrior(DiffusionPrior):
         factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.latent_shape = (self.vae.config.latent_channels, resolution // factor, resolution // factor)
         self.scaling_factor = float(self.vae.config.scaling_factor)
-        self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float32)
+        self.alphas_cumprod = alphas_cumprod.to(torch.float32)
         if attention == "sdpa":
             from diffusers.models.attention_processor import AttnProcessor2_0
 
@@ -141,7 +180,8 @@ class StableDiffusionPrior(DiffusionPrior):
         elif attention != "default":
             raise ValueError(f"model.attention must be 'sdpa' or 'default', got {attention!r}")
         for module in (self.text_encoder, self.vae, self.unet):
-            module.requires_grad_(False).eval()
+            if module is not None:
+                module.requires_grad_(False).eval()
         self.channels_last = channels_last
         self.to(self.device)
         if compile:
@@ -150,7 +190,8 @@ class StableDiffusionPrior(DiffusionPrior):
     def to(self, device: torch.device | str) -> StableDiffusionPrior:
         super().to(device)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.text_encoder.to(self.device)
+        if self.text_encoder is not None:
+            self.text_encoder.to(self.device)
         self.vae.to(self.device, memory_format=memory_format)  # already in self.dtype (loaded with torch_dtype)
         self.unet.to(self.device, memory_format=memory_format)
         return self
@@ -166,6 +207,8 @@ class StableDiffusionPrior(DiffusionPrior):
 
     @torch.no_grad()
     def embed_prompts(self, prompts: list[str]) -> torch.Tensor:
+        if self.text_encoder is None or self.tokenizer is None:
+            raise ValueError("this prior was built from modules without a text encoder: pass prompt embeddings")
         tokens = self.tokenizer(
             list(prompts),
             padding="max_length",

@@ -110,23 +110,39 @@ class ToyPrior(DiffusionPrior):
         return weights.to(self.device)
 
     def predict_noise(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        return self._epsilon(noisy, timesteps, self.predict_x0(noisy, timesteps, embeddings))
+
+    def predict_noise_guided(
+        self, noisy: torch.Tensor, timesteps: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both branches from one evaluation of the components (only the class prior differs between them)
+        and one matrix product with the templates."""
+        x0 = self._mix(self._components(noisy, timesteps), noisy, torch.stack([uncond, cond]))
+        eps = self._epsilon(noisy, timesteps, x0)
+        return eps[0], eps[1]
+
+    def _epsilon(self, noisy: torch.Tensor, timesteps: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         a, s2, _ = (v.to(self.dtype)[:, None, None, None] for v in self._schedule(timesteps))
-        x0 = self.predict_x0(noisy, timesteps, embeddings)
         return (noisy.to(self.device, self.dtype) - a * x0) / s2.sqrt()
 
     def predict_x0(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         """E[x_0 | x_t] under the mixture whose class prior is ``embeddings`` (N, n_classes)."""
-        log_ev, alpha, beta, c = self._components(noisy, timesteps)
+        return self._mix(self._components(noisy, timesteps), noisy, embeddings[None])[0]
+
+    def _mix(self, components: tuple, noisy: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """Posterior means (B, N, 3, H, W) from the components (``_components``) and B class priors (B, N, classes)."""
+        log_ev, alpha, beta, c = components
         n, n_shapes, n_colours, kc = len(noisy), len(SHAPES), len(COLOURS), self.templates_per_class
-        log_prior = embeddings.to(self.device, torch.float64).log()[:, :, None] - math.log(kc)
-        weights = torch.softmax((log_ev + log_prior).reshape(n, -1), dim=1)
-        # (N, class, Kc) -> (N, colour, 1, K) to match alpha's (N, colour, channel, K) layout.
-        weights = weights.view(n, n_shapes, n_colours, kc).permute(0, 2, 1, 3).reshape(n, n_colours, 1, -1)
-        coef = (weights * alpha).sum(1).to(self.dtype)
-        offset = (weights * beta).sum((1, 3))
+        b = len(embeddings)
+        log_prior = embeddings.to(self.device, torch.float64).log()[..., None] - math.log(kc)
+        weights = torch.softmax((log_ev + log_prior).reshape(b, n, -1), dim=-1)
+        # (B, N, class, Kc) -> (B, N, colour, 1, K) to match alpha's (N, colour, channel, K) layout.
+        weights = weights.view(b, n, n_shapes, n_colours, kc).transpose(2, 3).reshape(b, n, n_colours, 1, -1)
+        coef = (weights * alpha).sum(2).to(self.dtype)  # (B, N, channel, K)
+        offset = (weights * beta).sum((2, 4))  # (B, N, channel)
         flat = noisy.to(self.device, self.dtype).reshape(n, 3, -1)
-        x0 = coef @ self.templates + (c[:, None, None] * flat + offset[:, :, None]).to(self.dtype)
-        return x0.view(noisy.shape)
+        x0 = coef @ self.templates + (c[:, None, None] * flat + offset[..., None]).to(self.dtype)
+        return x0.view(b, *noisy.shape)
 
     def component_log_evidence(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """log p(x_t | class, template) (N, n_classes, Kc) float64, summed over channels."""
