@@ -43,7 +43,7 @@ class PeekabooModule(PriorModule):
         task = state["task"]
         device = state["device"]
         units = task.units(batch, cfg.seed)
-        rng = UnitRandom([u.seed for u in units], device)
+        rng = UnitRandom([u.random_seed for u in units], device)
         has_images = all(item.image is not None for item in batch)  # False for text-only generation
         images = torch.stack([item.image for item in batch]).to(device) if has_images else None
         guides = state["guide"](images, batch) if has_images and cfg.param.bilateral is not None else None
