@@ -7,10 +7,16 @@ sweep callback calls it when the sweep ends) or run by hand: ``python experiment
 - ``fig_lambda_alpha``: the alpha of each item for each multiple of the recipe's lambda_alpha (Fig. 11).
 - ``fig_variants``: one image, every variant side by side (Fig. 5).
 - ``fig_timelapse``: the mask over the iterations (Fig. 4 and 14).
+- ``fig_implicit_vs_pixel``: generated images and their pixel variance over the iterations, implicit (Fourier) vs
+  pixel (raster) parametrization, with when each curve settles (appendix B.2, Fig. 12-13).
+- ``fig_fg_bg_grid``: the foreground/background grid with its layers, and the grid over the iterations (appendix E,
+  Fig. 17-18).
 """
 
 from __future__ import annotations
 
+import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +25,14 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageSequence
 
 from peekaboo.config.build import build
+from peekaboo.convergence import describe_settling, settling_iteration
 from peekaboo.data.base import Item
 from peekaboo.data.subset import select_items
 from peekaboo.errors import DataError
-from peekaboo.figures import Panel, panel_figure
-from peekaboo.io.atomic import write_text
-from peekaboo.io.images import overlay, resize_map, to_uint8_image
-from peekaboo.io.tables import csv_text
+from peekaboo.figures import Curve, Panel, Plot, panel_figure, panels_and_plots_figure
+from peekaboo.io.atomic import write_json, write_text
+from peekaboo.io.images import overlay, resize_map, split_grid, to_uint8_image
+from peekaboo.io.tables import csv_text, markdown_table
 from peekaboo.paper import TABLES, job_variant, table_markdown, table_rows
 from peekaboo.results import item_dir
 from peekaboo.sweep import Job, find_jobs
@@ -92,15 +99,8 @@ def fig_timelapse(directory: Path, max_items: int = 2, max_frames: int = 8) -> l
     job = completed(directory)[0]
     rows = []
     for item in shared_items([job], max_items):
-        result = job.result(item.item_id)
-        entry = result["results"][0]
-        gif = item_dir(job.directory, item.item_id) / entry["dir"] / "timelapse.gif"
-        if not gif.is_file():
-            raise DataError(f"{gif} does not exist: run with schedule.timelapse_every > 0 for a timelapse")
-        with Image.open(gif) as frames:
-            alphas = [np.asarray(f.convert("L"), np.float32) / 255 for f in ImageSequence.Iterator(frames)]
-        iterations = result.get("timelapse_iterations") or list(range(len(alphas)))
-        chosen = sorted({int(round(k)) for k in np.linspace(0, len(alphas) - 1, min(max_frames, len(alphas)))})
+        alphas, iterations = timelapse(job, item.item_id)
+        chosen = evenly_spaced(len(alphas), max_frames)
         image, _ = item_panels(item)
         shape = image.image.shape[:2]
         rows.append(
@@ -114,6 +114,148 @@ def fig_timelapse(directory: Path, max_items: int = 2, max_frames: int = 8) -> l
         )
         rows.append([None, *(Panel(alphas[k], "alpha") for k in chosen)])
     return [panel_figure(rows, Path(directory) / "fig_timelapse.png", "The mask over the iterations")]
+
+
+def fig_implicit_vs_pixel(
+    directory: Path, max_items: int = 2, max_frames: int = 6, tolerance: float = 0.05, hold: float = 0.1
+) -> list[Path]:
+    """Implicit vs pixel parametrization (appendix B.2): frames of each job for the first ``max_items`` prompts, one
+    pixel-variance plot per job (every prompt's curve, and their mean), and when each curve settles
+    (``peekaboo.convergence.settling_iteration``): fig_implicit_vs_pixel.png, .md and .json."""
+    jobs = completed(directory)
+    kinds = {job.name: parametrization_kind(job) for job in jobs}
+    labels = {job.name: f"{kinds[job.name]} ({job.config().param.name})" for job in jobs}
+    jobs.sort(key=lambda job: (kinds[job.name] != "implicit", job.name))
+    items = shared_items(jobs, sys.maxsize)
+    rows: list[list[Panel]] = []
+    for item in items[:max_items]:
+        for job in jobs:
+            frames, iterations = timelapse(job, item.item_id, "RGB")
+            chosen = evenly_spaced(len(frames), max_frames)
+            titles = [f"iteration {iterations[k]}" for k in chosen]
+            titles[0] = f"{kinds[job.name]}: {item.prompts[0]}\n{titles[0]}"
+            rows.append([Panel(frames[k], t) for k, t in zip(chosen, titles, strict=True)])
+    plots, summary = [], []
+    for job in jobs:
+        curves = [history_column(job, item.item_id, "pixel_variance") for item in items]
+        named = [(item.prompts[0], curve) for item, curve in zip(items, curves, strict=True)]
+        if len(curves) > 1 and len({len(c) for c in curves}) == 1:
+            named.append((f"mean of {len(curves)}", np.mean(curves, axis=0)))
+        settled = [settling_iteration(curve, tolerance, hold) for _, curve in named]
+        plots.append(
+            Plot(
+                [Curve(curve, name, at) for (name, curve), at in zip(named, settled, strict=True)],
+                f"{labels[job.name]}: " + ("never settles" if settled[-1] is None else f"settles at {settled[-1]}"),
+                "pixel variance",
+            )
+        )
+        summary += [
+            {
+                "job": job.name,
+                "parametrization": labels[job.name],
+                "curve": name,
+                "settles_at": at,
+                "settling": describe_settling(at),
+                "first_variance": float(curve[0]),
+                "final_variance": float(curve[-1]),
+                "iterations": len(curve),
+            }
+            for (name, curve), at in zip(named, settled, strict=True)
+        ]
+    out = Path(directory)
+    figure = panels_and_plots_figure(
+        rows, plots, out / "fig_implicit_vs_pixel.png", "Implicit vs pixel parametrization: images and pixel variance"
+    )
+    rule = (
+        f"A curve settles at the first iteration after which it stays within {tolerance:.0%} of its final value, "
+        f"for at least the last {hold:.0%} of the iterations; otherwise it never settles."
+    )
+    md = out / "fig_implicit_vs_pixel.md"
+    write_text(
+        md,
+        "# Implicit vs pixel parametrization: pixel variance over the iterations (appendix B.2, Fig. 12-13)\n\n"
+        "Pixel variance: the variance over pixels and channels of each generated image, every iteration "
+        f"(items/<id>/history.csv). {rule}\n\n"
+        + markdown_table(
+            summary, ["job", "parametrization", "curve", "settling", "first_variance", "final_variance"], 4
+        ),
+    )
+    js = out / "fig_implicit_vs_pixel.json"
+    write_json(js, {"tolerance": tolerance, "hold": hold, "rule": rule, "curves": summary})
+    return [figure, md, js]
+
+
+def fig_fg_bg_grid(directory: Path, max_items: int = 1, max_frames: int = 6) -> list[Path]:
+    """The foreground/background grid (appendix E, Fig. 17-18) of the first ``max_items`` grids: backgrounds along
+    the top, each foreground and its alpha down the left, the F x B composites between (fig_fg_bg_grid.png); and
+    each grid at ``max_frames`` iterations (fig_fg_bg_grid_timelapse.png)."""
+    job = completed(directory)[0]
+    rows: list[list[Panel]] = []
+    strip: list[list[Panel]] = []
+    for item in shared_items([job], max_items):
+        directory_of = item_dir(job.directory, item.item_id)
+        foregrounds, backgrounds = item.meta["foregrounds"], item.meta["backgrounds"]
+        n_fg, n_bg = len(foregrounds), len(backgrounds)
+        cells = split_grid(read_image(directory_of / "grid.png"), n_fg, n_bg)
+        fg = split_grid(read_image(directory_of / "foregrounds.png"), 1, n_fg)[0]
+        alpha = split_grid(read_image(directory_of / "alphas.png"), 1, n_fg)[0]
+        bg = split_grid(read_image(directory_of / "backgrounds.png"), 1, n_bg)[0]
+        rows.append([None, None, *(Panel(b, f"bg: {p}") for b, p in zip(bg, backgrounds, strict=True))])
+        rows += [
+            [Panel(fg[f], f"fg: {foregrounds[f]}"), Panel(alpha[f], "alpha"), *(Panel(c) for c in cells[f])]
+            for f in range(n_fg)
+        ]
+        frames, iterations = timelapse(job, item.item_id, "RGB")
+        chosen = evenly_spaced(len(frames), max_frames)
+        strip.append([Panel(frames[k], f"{item.item_id}, iteration {iterations[k]}") for k in chosen])
+    out = Path(directory)
+    title = "Foregrounds, alphas and backgrounds learned together (rows: foregrounds; columns: backgrounds)"
+    figure = panel_figure(rows, out / "fig_fg_bg_grid.png", title)
+    frames_figure = panel_figure(strip, out / "fig_fg_bg_grid_timelapse.png", "The grid over the iterations", cell=2.4)
+    return [figure, frames_figure]
+
+
+def parametrization_kind(job: Job) -> str:
+    """'implicit' for a Fourier field, 'pixel' for a raster one."""
+    return "implicit" if str(job.config().param.kind) == "fourier" else "pixel"
+
+
+def evenly_spaced(count: int, most: int) -> list[int]:
+    """Up to ``most`` indices spread evenly over ``range(count)``, first and last included."""
+    return sorted({int(round(k)) for k in np.linspace(0, count - 1, min(most, count))})
+
+
+def timelapse(job: Job, item_id: str, mode: str = "L") -> tuple[list[np.ndarray], list[int]]:
+    """The frames of an item's (first prompt's) timelapse.gif, as float [0, 1] ("L") or uint8 RGB, and their
+    iterations."""
+    result = job.result(item_id)
+    gif = item_dir(job.directory, item_id) / result["results"][0]["dir"] / "timelapse.gif"
+    if not gif.is_file():
+        raise DataError(f"{gif} does not exist: run with schedule.timelapse_every > 0 for a timelapse")
+    with Image.open(gif) as frames:
+        images = [np.asarray(f.convert(mode)) for f in ImageSequence.Iterator(frames)]
+    if mode == "L":
+        images = [image.astype(np.float32) / 255 for image in images]
+    return images, result.get("timelapse_iterations") or list(range(len(images)))
+
+
+def history_column(job: Job, item_id: str, name: str) -> np.ndarray:
+    """One curve of an item's (first prompt's) history.csv, one value per iteration."""
+    result = job.result(item_id)
+    path = item_dir(job.directory, item_id) / result["results"][0]["dir"] / "history.csv"
+    try:
+        with path.open() as handle:
+            values = [float(row[name]) for row in csv.DictReader(handle)]
+    except FileNotFoundError as err:
+        raise DataError(f"{path} does not exist: rerun this job (history.csv is written with every item)") from err
+    except KeyError as err:
+        raise DataError(f"{path} has no {name!r} column: the run's task does not record it") from err
+    return np.asarray(values)
+
+
+def read_image(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def completed(directory: Path) -> list[Job]:

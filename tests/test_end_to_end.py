@@ -1,5 +1,6 @@
 """run.py on tiny_sd, as a user runs it: every promised file, sweeps, seeding and resumption."""
 
+import csv
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ from PIL import Image
 
 from conftest import run_cli
 
-ITEM_FILES = ("alpha.png", "mask.png", "overlay.png", "alpha.npy", "result.json", "timelapse.gif")
+ITEM_FILES = ("alpha.png", "mask.png", "overlay.png", "alpha.npy", "result.json", "timelapse.gif", "history.csv")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,11 @@ def test_single_run_writes_every_promised_file(image_files, tmp_path, peekaboo_c
     assert alpha.shape == (32, 32) and alpha.min() > 0 and alpha.max() < 1
     gif = Image.open(item / "timelapse.gif")
     assert gif.n_frames == 3  # iterations 0, 2 and the final mask
+    history = list(csv.DictReader((item / "history.csv").open()))  # every iteration's terms; result.json the last
+    assert [int(row["iteration"]) for row in history] == [0, 1, 2, 3]
+    assert {k: float(v) for k, v in history[-1].items() if k != "iteration"} == pytest.approx(
+        record["results"][0]["final"], rel=1e-6
+    )
     overlay = Image.open(item / "overlay.png")
     assert overlay.size == (48, 48)  # the centre crop of the 64x48 original, at native resolution
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -79,7 +79,7 @@ def test_toy_world_draws_the_prompted_shape_on_a_transparent_surround(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for index, prompt in enumerate(prompts):
         item = tmp_path / "run" / "items" / f"{index:03d}_{prompt.replace(' ', '_')}"
-        names = {"rgba.png", "alpha.png", "on_checkerboard.png", "timelapse.gif", "result.json"}
+        names = {"rgba.png", "alpha.png", "on_checkerboard.png", "timelapse.gif", "history.csv", "result.json"}
         names |= {f"on_{c}.png" for c in ("black", "white", "red", "green", "blue")}
         assert names <= {p.name for p in item.iterdir()}
         image = Image.open(item / "rgba.png")
@@ -137,4 +137,4 @@ def test_tiny_sd_end_to_end(tmp_path, peekaboo_cache):
     assert Image.open(item / "timelapse.gif").n_frames == 3
     record = json.loads((item / "result.json").read_text())
     assert record["variant"]["task"] == "rgba" and record["timings"]["iterations"] == 2
-    assert set(record["results"][0]["final"]) == {"sds", "t", "alpha_mean"}
+    assert set(record["results"][0]["final"]) == {"sds", "t", "alpha_mean", "pixel_variance"}

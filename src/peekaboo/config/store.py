@@ -15,6 +15,7 @@ from peekaboo.baselines.diffseg import DiffSegConfig
 from peekaboo.config.resolvers import register_resolvers
 from peekaboo.config.schema import Config, MethodConfig
 from peekaboo.data.cocostuff import CocoStuff27Config
+from peekaboo.data.fg_bg_grid import FgBgGridDataConfig
 from peekaboo.data.folder import FolderDataConfig
 from peekaboo.data.image import ImageDataConfig
 from peekaboo.data.prompts import PromptsDataConfig
@@ -28,6 +29,7 @@ from peekaboo.optim import AdamConfig, SGDConfig
 from peekaboo.priors.stable_diffusion import StableDiffusionConfig
 from peekaboo.priors.tiny_sd import TinySDConfig
 from peekaboo.priors.toy import ToyPriorConfig
+from peekaboo.tasks.fg_bg_grid import FgBgGridTaskConfig
 from peekaboo.tasks.rgba import RGBATaskConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
 
@@ -42,10 +44,11 @@ SCHEMAS = {
         "refcoco": RefCOCODataConfig,
         "prompts": PromptsDataConfig,
         "cocostuff27": CocoStuff27Config,
+        "fg_bg_grid": FgBgGridDataConfig,
     },
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "guidance_map": {"rgb": RGBGuideConfig, "depth": DepthGuideConfig},
-    "task": {"segment": SegmentTaskConfig, "rgba": RGBATaskConfig},
+    "task": {"segment": SegmentTaskConfig, "rgba": RGBATaskConfig, "fg_bg_grid": FgBgGridTaskConfig},
     "logger": {"none": NoLoggerConfig, "wandb": WandbLoggerConfig},
 }
 

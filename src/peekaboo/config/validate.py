@@ -103,20 +103,28 @@ def _validate_sds(sds: DictConfig, key: str) -> None:
 
 RGBA_TASK = "peekaboo.tasks.rgba.RGBATask"
 PROMPTS_DATA = "peekaboo.data.prompts.PromptsDataset"
+GRID_TASK = "peekaboo.tasks.fg_bg_grid.FgBgGridTask"
+GRID_DATA = "peekaboo.data.fg_bg_grid.FgBgGridDataset"
 
 
 def _validate_task(cfg: DictConfig) -> None:
-    """Generation (task=rgba) has no input image; segmentation needs one."""
-    if OmegaConf.select(cfg, "task._target_") != RGBA_TASK:
-        if OmegaConf.select(cfg, "data._target_") == PROMPTS_DATA:
+    """Generation (task=rgba, task=fg_bg_grid) has no input image; segmentation needs one."""
+    task, data = OmegaConf.select(cfg, "task._target_"), OmegaConf.select(cfg, "data._target_")
+    if (task == GRID_TASK) != (data == GRID_DATA):
+        raise ConfigError(
+            "data" if task == GRID_TASK else "task",
+            "task=fg_bg_grid and data=fg_bg_grid (or data=fg_bg_grid_toy) go together: use experiment=fig_fg_bg_grid",
+        )
+    if task == GRID_TASK:
+        _no_bilateral(cfg, "fg_bg_grid")
+        _positive(cfg, "task.size")
+        _positive(cfg, "task.timelapse_size")
+        return
+    if task != RGBA_TASK:
+        if data == PROMPTS_DATA:
             raise ConfigError("data", "data=prompts has no images to segment: use it with task=rgba (experiment=rgba)")
         return
-    if cfg.param.bilateral is not None:
-        raise ConfigError(
-            "param.bilateral",
-            "task=rgba generates its image, so nothing can guide a bilateral filter: use param=fourier_rgba or "
-            "param=raster_rgba (or param.bilateral=null)",
-        )
+    _no_bilateral(cfg, "rgba")
     backgrounds = cfg.task.backgrounds
     if not backgrounds:
         raise ConfigError("task.backgrounds", "needs at least one background colour")
@@ -143,4 +151,13 @@ def _validate_sds_resolution(cfg: DictConfig) -> None:
             "loss.sds.resolution",
             f"the toy world's prior only scores images of its own size ({cfg.model.size}); got {resolution}: "
             "leave it null",
+        )
+
+
+def _no_bilateral(cfg: DictConfig, task: str) -> None:
+    if cfg.param.bilateral is not None:
+        raise ConfigError(
+            "param.bilateral",
+            f"task={task} generates its images, so nothing can guide a bilateral filter: use param=fourier_rgba or "
+            "param=raster_rgba (or param.bilateral=null)",
         )

@@ -54,15 +54,16 @@ def optimize(
     ``cond`` is per-unit conditioning (a tensor, or a dict of tensors, with one row per unit, e.g. from
     ``objective.conditioning(prompts)``): the objective receives one row per sample. ``uncond`` is passed through.
 
-    Each unit's parameters form their own optimizer parameter group, so element-wise optimizers (SGD, Adam)
-    update units exactly as separate optimizers would.
+    Each unit's parameters form their own optimizer parameter group (``scene.parameter_groups()``), so
+    element-wise optimizers (SGD, Adam) update units exactly as separate optimizers would. ``history`` holds the
+    objective's per-unit terms and the scene's ``Composites.stats`` at every iteration.
     """
     start = time.perf_counter()
     counts = scene.counts
     n_units = len(counts)
     sample_unit = torch.repeat_interleave(torch.arange(n_units), torch.as_tensor(counts)).to(rng.device)
     cond_samples = per_sample(cond, sample_unit)
-    optimizer = optimizer_factory([{"params": scene.unit_parameters(u)} for u in range(n_units)])
+    optimizer = optimizer_factory([{"params": group} for group in scene.parameter_groups()])
     history: dict[str, list[torch.Tensor]] = {}
     frames: dict[str, list[torch.Tensor]] = {}
     frame_iterations: list[int] = []
@@ -72,7 +73,7 @@ def optimize(
         optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         optimizer.step()
-        for name, value in out.per_unit.items():
+        for name, value in (*out.per_unit.items(), *composites.stats.items()):
             history.setdefault(name, []).append(value)
         if snapshot_every and iteration % snapshot_every == 0:
             frame_iterations.append(iteration)
@@ -81,10 +82,10 @@ def optimize(
         if on_iteration is not None:
             on_iteration(iteration)
     outputs = {name: value.float().cpu() for name, value in scene.outputs().items()}
-    if snapshot_every:
+    if snapshot_every:  # the final frame: the output of the same name (the same layout as the snapshots)
         frame_iterations.append(iterations)
-        for name, value in outputs.items():
-            frames.setdefault(name, []).append(value)
+        for name, values in frames.items():
+            values.append(outputs[name])
     return EngineResult(
         outputs=outputs,
         history={name: torch.stack(values).float().cpu() for name, values in history.items()},

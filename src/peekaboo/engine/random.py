@@ -16,9 +16,12 @@ import torch
 _INIT_STREAM, _STEP_STREAM = 0, 1
 
 
-def derive_seed(seed: int, stream: int) -> int:
-    """An independent 63-bit seed for (seed, stream), so init and step streams never coincide."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, stream]).generate_state(2, dtype=np.uint32)
+def derive_seed(seed: int, *stream: int) -> int:
+    """An independent 63-bit seed for (seed, stream...), so init and step streams never coincide.
+
+    Streams 0 and 1 are every unit's init and step streams; tasks derive further seeds with longer keys
+    (e.g. the grid's cells: ``(2, cell)``)."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, *stream]).generate_state(2, dtype=np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1]))
 
 

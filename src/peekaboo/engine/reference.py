@@ -46,7 +46,7 @@ def optimize_one_at_a_time(
         scene = build_scene(unit, rng)
         if scene.counts != [1]:
             raise ValueError(f"the reference loop needs one-unit scenes with one sample per call, got {scene.counts}")
-        optimizer = optimizer_factory([{"params": scene.unit_parameters(0)}])
+        optimizer = optimizer_factory([{"params": group} for group in scene.parameter_groups()])
         sample_unit = torch.zeros(1, dtype=torch.long, device=device)
         unit_cond = per_sample(cond, torch.tensor([unit], device=device))
         for iteration in range(iterations):

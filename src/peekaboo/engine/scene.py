@@ -34,6 +34,7 @@ class Composites:
     alpha: torch.Tensor | None  # (U, 1, H, W), penalised by lambda_alpha * sum
     snapshot: dict[str, torch.Tensor] = field(default_factory=dict)  # detached per-unit maps for timelapses
     layers: Layers | None = None  # set by scenes that are a single alpha blend over solid colours
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)  # detached (U,) statistics recorded every iteration
 
 
 class Scene(nn.Module):
@@ -43,6 +44,11 @@ class Scene(nn.Module):
 
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         raise NotImplementedError
+
+    def parameter_groups(self) -> list[list[nn.Parameter]]:
+        """The optimizer's parameter groups: one per unit by default. Scenes whose parameters are shared by
+        several units (the foreground/background grid) return their own, each parameter in exactly one group."""
+        return [self.unit_parameters(unit) for unit in range(len(self.counts))]
 
     def forward(self, rng: UnitRandom) -> Composites:
         raise NotImplementedError
@@ -78,3 +84,10 @@ class SegmentationScene(Scene):
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:
         return {"alpha": self.alpha()}
+
+
+def unit_pixel_variance(images: torch.Tensor, n_units: int) -> torch.Tensor:
+    """(U,) detached: the variance over pixels and channels of each composite, averaged over its unit's samples.
+
+    ``images`` (S, C, H, W) is unit-major with the same number of samples per unit (S = U * n)."""
+    return images.detach().flatten(1).var(1, correction=0).view(n_units, -1).mean(1)

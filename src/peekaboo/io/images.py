@@ -73,6 +73,18 @@ def grid(rows: list[list[np.ndarray]], pad: int = 2, fill: int = 255) -> np.ndar
     return canvas
 
 
+def split_grid(canvas: np.ndarray, nrows: int, ncols: int, pad: int = 2) -> list[list[np.ndarray]]:
+    """The tiles of a full ``grid`` canvas (every row has ``ncols`` tiles of equal size), rows of columns."""
+    h, w = (canvas.shape[0] - pad) // nrows - pad, (canvas.shape[1] - pad) // ncols - pad
+    return [
+        [
+            canvas[pad + i * (h + pad) : pad + i * (h + pad) + h, pad + j * (w + pad) : pad + j * (w + pad) + w]
+            for j in range(ncols)
+        ]
+        for i in range(nrows)
+    ]
+
+
 def fit(tile: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour resize of a (H, W[, 3]) uint8 tile to size x size (keeps pixels crisp in sheets)."""
     return np.asarray(Image.fromarray(tile).resize((size, size), Image.NEAREST))

@@ -58,7 +58,7 @@ class PeekabooModule(PriorModule):
         """Every (item, prompt) unit of the batch optimised together by the engine."""
         cfg, state = self.cfg, self._state
         units = state["task"].units(batch, cfg.seed)
-        rng = UnitRandom([u.seed for u in units], state["device"])
+        rng = UnitRandom([u.random_seed for u in units], state["device"])
         with torch.enable_grad():
             scene = self.scene(batch, units, rng, cfg.loss.n_backgrounds)
             cond, uncond = state["objective"].conditioning([u.prompt for u in units])
@@ -91,7 +91,7 @@ class PeekabooModule(PriorModule):
             cond, uncond = state["objective"].conditioning([u.prompt for u in units])
             outputs = optimize_one_at_a_time(
                 build_scene,
-                [u.seed for u in units],
+                [u.random_seed for u in units],
                 state["objective"],
                 build(cfg.optimizer),
                 cond=cond,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from peekaboo.data.base import Item
+from peekaboo.io.tables import csv_text
 
 
 @dataclass
@@ -17,7 +20,13 @@ class Unit:
     item: int  # position of the item in the batch
     prompt_index: int
     prompt: str
-    seed: int
+    seed: int  # the item's seed (cfg.seed + item index)
+    stream_seed: int | None = None  # seed of the unit's own random streams when not the item's (the grid's cells)
+
+    @property
+    def random_seed(self) -> int:
+        """What the unit's ``UnitRandom`` streams are seeded with."""
+        return self.seed if self.stream_seed is None else self.stream_seed
 
 
 @dataclass
@@ -67,3 +76,23 @@ def timings(seconds: float, iterations: int, batch_units: int, item_units: int) 
         "iterations": iterations,
         "seconds_per_iteration": seconds / max(1, iterations),
     }
+
+
+def history_csv(
+    history: Mapping[str, torch.Tensor], units: list[int], keys: list[dict[str, Any]] | None = None
+) -> bytes:
+    """``history.csv`` of one item: every per-iteration curve (``history``: name -> (iterations, U)) of ``units``.
+
+    One row per (unit, iteration), unit-major: ``[key columns,] iteration, <name>...``; ``keys`` gives each unit's
+    identifying columns (e.g. its foreground and background) when an item has several. Values keep float32's
+    7 significant digits, so the file stays small and result.json keeps only the final values."""
+    names = list(history)
+    columns = [*(keys[0] if keys else {}), "iteration", *names]
+    rows = []
+    for k, unit in enumerate(units):
+        curves = [history[name][:, unit].tolist() for name in names]
+        for iteration, values in enumerate(zip(*curves, strict=True)):
+            row = {**(keys[k] if keys else {}), "iteration": iteration}
+            row.update({name: f"{value:.7g}" for name, value in zip(names, values, strict=True)})
+            rows.append(row)
+    return csv_text(rows, columns).encode()

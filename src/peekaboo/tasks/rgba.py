@@ -4,6 +4,10 @@ Each unit owns one learnable 4-channel image (``param``: Fourier by default, ras
 first three channels and alpha the fourth. Every iteration composites it over ``loss.n_backgrounds`` of the
 fixed solid ``backgrounds`` (distinct ones, drawn from the unit's own random stream) and scores each composite
 with the guidance terms; ``loss.lambda_alpha`` (0 in the original recipe) penalises alpha.
+
+``transparent=false`` generates a plain RGB image instead (3 channels, no alpha, no backgrounds): the paper's
+implicit-vs-pixel ablation (appendix B.2, Fig. 12-13). Either way the scene records ``pixel_variance`` (the
+variance over pixels and channels of the composites scored, see ``unit_pixel_variance``) at every iteration.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from torch import nn
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
-from peekaboo.engine.scene import Composites, Scene
+from peekaboo.engine.scene import Composites, Scene, unit_pixel_variance
 from peekaboo.io.images import gif_bytes, mask_png, png_bytes, to_uint8_image
 from peekaboo.params.parametrization import Parametrization
-from peekaboo.tasks.base import ItemArtifacts, Unit, item_record, timings, units_of
+from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings, units_of
 from peekaboo.tasks.segment import prompt_slug
 
 
@@ -41,10 +45,14 @@ class RGBATaskConfig:
     size: int = 512  # side of the generated image (the preset follows the prior's resolution)
     backgrounds: dict[str, list[float]] = field(default_factory=_original_backgrounds)  # name -> RGB in [0, 1]
     checker: int = 8  # squares per side of the checkerboard behind on_checkerboard.png and the timelapse
+    transparent: bool = True  # false: an opaque RGB image (no alpha, no backgrounds), as the paper's Fig. 12-13
 
 
 class RGBAScene(Scene):
-    """A learnable RGBA image per unit over ``n_backgrounds`` distinct solid backgrounds per iteration."""
+    """A learnable RGBA image per unit over ``n_backgrounds`` distinct solid backgrounds per iteration.
+
+    With a 3-channel ``image`` (opaque RGB generation) each unit's ``n_backgrounds`` samples are the image itself
+    (each still gets its own noise and timestep) and nothing is penalised; its outputs carry alpha = 1."""
 
     def __init__(self, image: Parametrization, backgrounds: torch.Tensor, n_backgrounds: int):
         super().__init__()
@@ -59,18 +67,30 @@ class RGBAScene(Scene):
         return self.image.unit_parameters(unit)
 
     def forward(self, rng: UnitRandom) -> Composites:
-        rgba = self.image()  # (U, 4, H, W) in (0, 1)
-        u, _, h, w = rgba.shape
+        image = self.image()  # (U, 4, H, W) or (U, 3, H, W) in (0, 1)
+        u, channels, h, w = image.shape
+        if channels == 3:
+            composite = image[:, None].expand(u, self.n_backgrounds, 3, h, w).reshape(-1, 3, h, w)
+            return Composites(composite, None, {"rgba": _opaque(image.detach())}, self._stats(composite))
         # One uniform draw per background and unit; the smallest n_backgrounds pick distinct backgrounds.
         picks = rng.rand([1] * u, len(self.backgrounds)).argsort(dim=1)[:, : self.n_backgrounds]
         background = self.backgrounds[picks].view(u, self.n_backgrounds, 3, 1, 1)
-        rgb, alpha = rgba[:, None, :3], rgba[:, None, 3:]
-        composite = alpha * rgb + (1 - alpha) * background
-        return Composites(composite.reshape(-1, 3, h, w), rgba[:, 3:], {"rgba": rgba.detach()})
+        rgb, alpha = image[:, None, :3], image[:, None, 3:]
+        composite = (alpha * rgb + (1 - alpha) * background).reshape(-1, 3, h, w)
+        return Composites(composite, image[:, 3:], {"rgba": image.detach()}, self._stats(composite))
+
+    def _stats(self, composite: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"pixel_variance": unit_pixel_variance(composite, len(self.counts))}
 
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:
-        return {"rgba": self.image()}
+        image = self.image()
+        return {"rgba": image if image.shape[1] == 4 else _opaque(image)}
+
+
+def _opaque(rgb: torch.Tensor) -> torch.Tensor:
+    """(U, 3, H, W) -> (U, 4, H, W) with alpha 1."""
+    return torch.cat([rgb, torch.ones_like(rgb[:, :1])], dim=1)
 
 
 def checkerboard(height: int, width: int, squares: int = 8) -> np.ndarray:
@@ -89,10 +109,17 @@ def over(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
 class RGBATask:
     """Builds the RGBA scene of a batch and writes each image with its transparency."""
 
-    def __init__(self, size: int = 512, backgrounds: dict[str, list[float]] | None = None, checker: int = 8):
+    def __init__(
+        self,
+        size: int = 512,
+        backgrounds: dict[str, list[float]] | None = None,
+        checker: int = 8,
+        transparent: bool = True,
+    ):
         self.size = size
         self.backgrounds = dict(backgrounds if backgrounds is not None else _original_backgrounds())
         self.checker = checker
+        self.transparent = transparent
 
     def units(self, items: list[Item], base_seed: int) -> list[Unit]:
         return units_of(items, base_seed)
@@ -108,7 +135,8 @@ class RGBATask:
         n_backgrounds: int,
     ) -> RGBAScene:
         """Item images and guides are ignored: everything is generated."""
-        image = parametrization(generators=rng.init, channels=4, height=self.size, width=self.size)
+        channels = 4 if self.transparent else 3
+        image = parametrization(generators=rng.init, channels=channels, height=self.size, width=self.size)
         backgrounds = torch.tensor(list(self.backgrounds.values()), dtype=torch.float32, device=rng.device)
         return RGBAScene(image.to(rng.device), backgrounds, n_backgrounds)
 
@@ -127,29 +155,29 @@ class RGBATask:
         for n, unit in mine:
             prefix = "" if len(mine) == 1 else f"prompts/{prompt_slug(unit.prompt_index, unit.prompt)}/"
             rgba = result.outputs["rgba"][n].permute(1, 2, 0).numpy()  # (H, W, 4)
-            on_board = to_uint8_image(over(rgba, board))
-            files[prefix + "rgba.png"] = png_bytes(to_uint8_image(rgba))
-            files[prefix + "alpha.png"] = mask_png(rgba[..., 3])
-            files[prefix + "on_checkerboard.png"] = png_bytes(on_board)
-            for name, colour in self.backgrounds.items():
-                files[prefix + f"on_{name}.png"] = png_bytes(to_uint8_image(over(rgba, np.asarray(colour))))
+            on_board = to_uint8_image(over(rgba, board))  # the RGB image itself when opaque (alpha 1)
+            entry = {"prompt": unit.prompt, "dir": prefix.rstrip("/") or "."}
+            if self.transparent:
+                files[prefix + "rgba.png"] = png_bytes(to_uint8_image(rgba))
+                files[prefix + "alpha.png"] = mask_png(rgba[..., 3])
+                files[prefix + "on_checkerboard.png"] = png_bytes(on_board)
+                for name, colour in self.backgrounds.items():
+                    files[prefix + f"on_{name}.png"] = png_bytes(to_uint8_image(over(rgba, np.asarray(colour))))
+                alpha = rgba[..., 3]
+                entry.update(alpha_mean=float(alpha.mean()), opaque_fraction=float((alpha > 0.5).mean()))
+                alphas.append(alpha)
+            else:
+                files[prefix + "image.png"] = png_bytes(on_board)
             if "rgba" in result.frames:
                 frames = result.frames["rgba"][:, n].permute(0, 2, 3, 1).numpy()
                 files[prefix + "timelapse.gif"] = gif_bytes([to_uint8_image(over(f, board)) for f in frames])
-            alpha = rgba[..., 3]
-            entries.append(
-                {
-                    "prompt": unit.prompt,
-                    "dir": prefix.rstrip("/") or ".",
-                    "alpha_mean": float(alpha.mean()),
-                    "opaque_fraction": float((alpha > 0.5).mean()),
-                    "final": {k: float(v[-1, n]) for k, v in result.history.items()},
-                }
-            )
+            files[prefix + "history.csv"] = history_csv(result.history, [n])
+            entry["final"] = {k: float(v[-1, n]) for k, v in result.history.items()}
+            entries.append(entry)
             for name, values in result.history.items():
                 history.setdefault(name, []).append(values[:, n].tolist())
-            alphas.append(alpha)
             preview = on_board if preview is None else preview
         times = timings(result.seconds, result.iterations, len(result.outputs["rgba"]), len(mine))
         rec = item_record(item, mine[0][1].seed, [u.prompt for _, u in mine], entries, times, record)
+        rec["timelapse_iterations"] = result.frame_iterations
         return ItemArtifacts(item.item_id, files, rec, preview=preview, masks=alphas, history=history)

@@ -18,7 +18,7 @@ from peekaboo.engine.scene import SegmentationScene
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
 from peekaboo.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.postprocess import PostprocessConfig
-from peekaboo.tasks.base import ItemArtifacts, Unit, item_record, timings, units_of
+from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings, units_of
 
 
 @dataclass
@@ -134,6 +134,8 @@ class SegmentTask:
             shown = resize_map(alpha, size)
             masks.append(shown)
             files[prefix + "overlay.png"] = png_bytes(overlay(display, [shown]))
+            if maps.history:
+                files[prefix + "history.csv"] = history_csv(maps.history, [n])
             if maps.frames is not None:
                 frames = maps.frames[:, n, 0].numpy()
                 files[prefix + "timelapse.gif"] = gif_bytes([to_uint8_image(np.repeat(f[None], 3, 0)) for f in frames])
