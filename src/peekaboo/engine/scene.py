@@ -79,7 +79,7 @@ class SegmentationScene(Scene):
         a = alpha.unsqueeze(1)
         composite = a * self.images.unsqueeze(1) + (1 - a) * background
         layers = Layers(self.images, alpha, background.view(-1, 3))
-        return Composites(composite.reshape(-1, 3, h, w), alpha, {"alpha": alpha.detach()}, layers)
+        return Composites(composite.reshape(-1, 3, h, w), alpha, {"alpha": alpha.detach()}, layers=layers)
 
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:

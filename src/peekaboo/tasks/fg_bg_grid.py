@@ -88,7 +88,7 @@ class GridScene(Scene):
         cells, alpha = self._cells()
         images = cells if self.samples == 1 else cells.repeat_interleave(self.samples, dim=0)
         stats = {"pixel_variance": unit_pixel_variance(images, len(self.counts))}
-        return Composites(images, alpha, {"timelapse": self._small(cells.detach())}, stats)
+        return Composites(images, alpha, {"timelapse": self._small(cells.detach())}, stats=stats)
 
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:

@@ -71,13 +71,13 @@ class RGBAScene(Scene):
         u, channels, h, w = image.shape
         if channels == 3:
             composite = image[:, None].expand(u, self.n_backgrounds, 3, h, w).reshape(-1, 3, h, w)
-            return Composites(composite, None, {"rgba": _opaque(image.detach())}, self._stats(composite))
+            return Composites(composite, None, {"rgba": _opaque(image.detach())}, stats=self._stats(composite))
         # One uniform draw per background and unit; the smallest n_backgrounds pick distinct backgrounds.
         picks = rng.rand([1] * u, len(self.backgrounds)).argsort(dim=1)[:, : self.n_backgrounds]
         background = self.backgrounds[picks].view(u, self.n_backgrounds, 3, 1, 1)
         rgb, alpha = image[:, None, :3], image[:, None, 3:]
         composite = (alpha * rgb + (1 - alpha) * background).reshape(-1, 3, h, w)
-        return Composites(composite, image[:, 3:], {"rgba": image.detach()}, self._stats(composite))
+        return Composites(composite, image[:, 3:], {"rgba": image.detach()}, stats=self._stats(composite))
 
     def _stats(self, composite: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"pixel_variance": unit_pixel_variance(composite, len(self.counts))}
