@@ -14,6 +14,7 @@ from peekaboo.data.cocostuff import COARSE_NAMES
 from peekaboo.data.image import ImageDataset
 from peekaboo.errors import ConfigError
 from peekaboo.io.images import resize_map
+from peekaboo.paper import TABLES
 
 COMMON = ["model=tiny_sd", "trainer.enable_progress_bar=false"]
 
@@ -45,13 +46,31 @@ def test_baselines_need_stable_diffusion_and_name_their_runs():
     assert compose([]).run_name == "toy_raster_bilateral"  # Peekaboo runs keep their names
 
 
-def test_prompted_baselines_write_scored_masks(dog, tmp_path, peekaboo_cache):
-    """One two-job sweep (as a user compares methods): each job scored like Peekaboo."""
-    args = [*COMMON, "method=attn_gmm,daam", *dog, f"hydra.sweep.dir={tmp_path}/sweep", "-m"]
+def test_prompted_baselines_write_scored_masks_and_join_the_paper_table(dog, tmp_path, peekaboo_cache):
+    """Table 2's sweep over the baseline rows (as a user compares methods): each job scored like Peekaboo, and
+    both appended to table.csv beside the paper's rows."""
+    args = ["experiment=table2_voc_c", "variant=attn_gmm,daam", *COMMON, *dog, f"hydra.sweep.dir={tmp_path}/sweep"]
     result = run_cli(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     for job, method, side in (("0", "attn_gmm", 8), ("1", "daam", 32)):
         check_prompted_job(tmp_path / "sweep" / job, method, side)
+    with (tmp_path / "sweep" / "table.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["variant"] for row in table] == [row.variant for row in TABLES["voc_c"].rows] + ["attn_gmm", "daam"]
+    for row, job in zip(table[-2:], ("0", "1"), strict=True):
+        metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+        assert row["type"] == "Baselines (not in the paper)" and row["job"] == job and row["paper mIoU"] == ""
+        assert float(row["ours mIoU"]) == pytest.approx(metrics["mIoU"])
+        assert float(row["ours best-thr mIoU"]) == pytest.approx(metrics["best_threshold"]["mIoU"])
+    assert table[-1]["method"] == "DAAM heat map"
+
+
+def test_table_variants_select_their_groups():
+    clip = compose(["variant=clip"])
+    assert clip.loss.sds is None and clip.loss.clip.clip_coef == 500 and clip.param.name == "raster_bilateral"
+    depth = compose(["variant=depth_bilateral"])
+    assert depth.guidance_map.name == "depth" and depth.param.name == "raster_bilateral" and depth.loss.sds
+    assert compose(["variant=daam", "model=tiny_sd"]).method.name == "daam"
 
 
 def check_prompted_job(run, method, side):

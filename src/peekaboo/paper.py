@@ -67,6 +67,14 @@ TABLES = {
 }
 
 
+# Rows this framework adds to both tables: the training-free attention baselines (conf/variant/<name>.yaml).
+EXTRA = "Baselines (not in the paper)"
+EXTRA_ROWS = {
+    "attn_gmm": "Attention + GMM (concept distillation)",
+    "daam": "DAAM heat map",
+}
+
+
 def job_variant(job: Job) -> str | None:
     return job.choices.get("variant") or job.choices.get("param")
 
@@ -93,8 +101,8 @@ def table_rows(table: PaperTable, jobs: list[Job]) -> list[dict[str, Any]]:
         metrics = (job.metrics or {}) if job else {}
         best = metrics.get("best_threshold") or {}
         row: dict[str, Any] = {
-            "type": paper.kind if paper else "Not in the paper",
-            "method": paper.method if paper else (job_variant(job) or job.name),
+            "type": paper.kind if paper else EXTRA if job_variant(job) in EXTRA_ROWS else "Not in the paper",
+            "method": paper.method if paper else EXTRA_ROWS.get(job_variant(job), job_variant(job) or job.name),
             "variant": paper.variant if paper else job_variant(job),
             "job": job.name if job else None,
             "status": job.status if job else "not run",
