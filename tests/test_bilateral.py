@@ -42,6 +42,21 @@ def test_weights_sum_to_one_and_ignore_outside():
     assert torch.all(w[:, [2, 5, 8], :, -1] == 0)
 
 
+def test_weights_across_edges_are_zero_not_subnormal():
+    """Subnormal weights would make every application several times slower on a CPU (bilateral.py)."""
+    guide = torch.zeros(1, 3, 8, 8)
+    guide[..., 4:] = 1.0  # a hard edge: exp(-0.5 * 3 / 0.08^2) underflows to ~1e-102
+    w = bilateral_weights(guide, kernel_size=3, tolerance=0.08, sigma=5.0)
+    tiny = torch.finfo(torch.float32).tiny
+    assert not torch.any((w > 0) & (w < tiny)) and torch.all(w[:, 2, :, 3] == 0)  # right neighbour across it
+    torch.testing.assert_close(w.sum(1), torch.ones(1, 8, 8))
+    x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    expected = x
+    for _ in range(3):
+        expected = brute_force(expected, guide.double(), 3, 0.08, 5.0)
+    torch.testing.assert_close(apply_bilateral(x, w.double(), 3), expected)
+
+
 def test_constant_input_stays_constant():
     guide = torch.rand(1, 3, 12, 12)
     w = bilateral_weights(guide)
