@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from peekaboo.errors import DataError
+from peekaboo.priors.base import DiffusionPrior
 from peekaboo.priors.toy import ToyPrior
 from peekaboo.toy.vocabulary import CLASSES, COLOURS, SHAPES, valid_prompts
 
@@ -173,13 +174,18 @@ def test_unknown_prompt_lists_vocabulary(prior: ToyPrior) -> None:
     assert all(prompt in message for prompt in valid_prompts())
 
 
-def test_guided_pair_equals_two_separate_predictions(prior: ToyPrior) -> None:
-    """``predict_noise_guided`` shares the conditioning-free work between the CFG branches: same numbers."""
+def test_guided_prediction_equals_mixing_two_separate_predictions(prior: ToyPrior) -> None:
+    """``predict_noise_cfg`` shares the conditioning-free work and mixes before the template product: same numbers
+    as the generic two-branch prediction (``DiffusionPrior.predict_noise_cfg``)."""
     gen = torch.Generator().manual_seed(3)
     x0, _ = prior.sample(RED_CIRCLE, 4, gen)
     noisy, t = _noisy(prior, x0, 500, gen)
     uncond, cond = prior.embed_prompts([""] * 4), prior.embed_prompts(["red circle", "circle", "blue square", ""])
-    eps_uncond, eps_cond = prior.predict_noise_guided(noisy, t, uncond, cond)
-    torch.testing.assert_close(eps_uncond, prior.predict_noise(noisy, t, uncond))
-    torch.testing.assert_close(eps_cond, prior.predict_noise(noisy, t, cond))
+    eps_uncond, eps_cond = prior.predict_noise(noisy, t, uncond), prior.predict_noise(noisy, t, cond)
     assert (eps_cond - eps_uncond).abs().amax() > 1e-3
+    for scale in (0.0, 1.0, 7.5, 100.0):
+        guided = prior.predict_noise_cfg(noisy, t, uncond, cond, scale)
+        generic = DiffusionPrior.predict_noise_cfg(prior, noisy, t, uncond, cond, scale)
+        tolerance = {"rtol": 1e-5, "atol": 1e-5 * (1 + scale)}  # float32 rounding, amplified by the scale
+        torch.testing.assert_close(generic, eps_uncond + scale * (eps_cond - eps_uncond), **tolerance)
+        torch.testing.assert_close(guided, generic, **tolerance)

@@ -150,10 +150,9 @@ class ScoreDistillation:
         noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
 
         with torch.no_grad():
-            eps_uncond, eps_cond = prior.predict_noise_guided(
-                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond
+            eps_cfg = prior.predict_noise_cfg(
+                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, self.guidance_scale(iteration)
             )
-            eps_cfg = eps_uncond + self.guidance_scale(iteration) * (eps_cond - eps_uncond)
             w = 1 - abar if self.weighting is Weighting.sds else torch.ones_like(abar)
             grad = w * (eps_cfg - noise)
             if self.grad_clip is not None:

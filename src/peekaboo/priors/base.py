@@ -65,18 +65,24 @@ class DiffusionPrior(ABC):
         Called under ``torch.no_grad``; returns float32 (N, *latent_shape).
         """
 
-    def predict_noise_guided(
-        self, noisy: torch.Tensor, timesteps: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(eps_uncond, eps_cond) of the same noisy latents under two conditionings, for classifier-free guidance.
+    def predict_noise_cfg(
+        self,
+        noisy: torch.Tensor,
+        timesteps: torch.Tensor,
+        uncond: torch.Tensor,
+        cond: torch.Tensor,
+        guidance_scale: float,
+    ) -> torch.Tensor:
+        """Classifier-free guided epsilon ``eps_u + guidance_scale * (eps_c - eps_u)`` of the same noisy latents.
 
-        By default ONE batched call on ``[noisy, noisy]`` (as the original). Priors whose work mostly does not
-        depend on the conditioning (the toy world) override it to do that work once.
+        By default ONE batched call on ``[noisy, noisy]`` with ``[uncond, cond]`` (as the original). Priors
+        whose work mostly does not depend on the conditioning (the toy world) override it to do that work once.
         """
         eps = self.predict_noise(
             torch.cat([noisy, noisy]), torch.cat([timesteps, timesteps]), torch.cat([uncond, cond])
         )
-        return eps[: len(noisy)], eps[len(noisy) :]
+        eps_uncond, eps_cond = eps.chunk(2)
+        return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
     def to(self, device: torch.device | str) -> DiffusionPrior:
         """Move the frozen networks; priors without networks only move their tensors."""

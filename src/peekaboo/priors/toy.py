@@ -15,7 +15,7 @@ summed over the three channels (log det D + log det P = the spec's logdet(I + a^
 2 pi constant makes it a true density). Colours only shift scalars (r = x_t - a mu_c m_k), so all classes
 of a step share the two matmuls with the (K x HW) template matrix: m_k . x_t, and (weights * alpha) @ masks.
 
-Precision: the matmuls run in ``dtype`` (float32), the small (N x colours x 3 x K) algebra in float64.
+Precision: the matmuls run in ``dtype`` (float32), the small (N x 3 x K and N x colours x K) algebra in float64.
 Log-evidences are differences of terms of order HW / tau^2 ~ 1e5 at low t; all-float32 algebra erred by
 0.03 nats at t = 20 (0.13 at t = 1) and left absolute evidences (~ -3000) with 2e-4 rounding, so class
 mixtures were only consistent to ~4e-5. The float64 algebra costs about 0.2 ms per call.
@@ -33,6 +33,8 @@ from peekaboo.priors.base import DiffusionPrior, LatentDistribution
 from peekaboo.priors.noise_schedule import scaled_linear_alphas_cumprod
 from peekaboo.toy.shapes import rasterize, template_grid
 from peekaboo.toy.vocabulary import CLASSES, COLOURS, DEFAULT_COLOUR_SCALE, SHAPES, colour_mean, parse_prompt
+
+NEGLIGIBLE_COEF = 1e-30  # template coefficients below this are 0 (see _mix)
 
 
 @dataclass
@@ -112,14 +114,19 @@ class ToyPrior(DiffusionPrior):
     def predict_noise(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         return self._epsilon(noisy, timesteps, self.predict_x0(noisy, timesteps, embeddings))
 
-    def predict_noise_guided(
-        self, noisy: torch.Tensor, timesteps: torch.Tensor, uncond: torch.Tensor, cond: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both branches from one evaluation of the components (only the class prior differs between them)
-        and one matrix product with the templates."""
-        x0 = self._mix(self._components(noisy, timesteps), noisy, torch.stack([uncond, cond]))
-        eps = self._epsilon(noisy, timesteps, x0)
-        return eps[0], eps[1]
+    def predict_noise_cfg(
+        self,
+        noisy: torch.Tensor,
+        timesteps: torch.Tensor,
+        uncond: torch.Tensor,
+        cond: torch.Tensor,
+        guidance_scale: float,
+    ) -> torch.Tensor:
+        """Both branches from one evaluation of the components (only the class prior differs between them). The
+        posterior mean is linear in the template coefficients, so the guided mixture of the two is taken before
+        the one matrix product with the templates (half the product of two separate predictions)."""
+        x0 = self._mix(self._components(noisy, timesteps), noisy, torch.stack([uncond, cond]), guidance_scale)
+        return self._epsilon(noisy, timesteps, x0[0])
 
     def _epsilon(self, noisy: torch.Tensor, timesteps: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         a, s2, _ = (v.to(self.dtype)[:, None, None, None] for v in self._schedule(timesteps))
@@ -129,24 +136,41 @@ class ToyPrior(DiffusionPrior):
         """E[x_0 | x_t] under the mixture whose class prior is ``embeddings`` (N, n_classes)."""
         return self._mix(self._components(noisy, timesteps), noisy, embeddings[None])[0]
 
-    def _mix(self, components: tuple, noisy: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        """Posterior means (B, N, 3, H, W) from the components (``_components``) and B class priors (B, N, classes)."""
-        log_ev, alpha, beta, c = components
+    def _mix(
+        self, components: tuple, noisy: torch.Tensor, embeddings: torch.Tensor, guidance_scale: float | None = None
+    ) -> torch.Tensor:
+        """Posterior means (B, N, 3, H, W) from the components (``_components``) and B class priors (B, N, classes);
+        with ``guidance_scale`` and B = 2 (uncond, cond), the guided mean ``x_u + scale (x_c - x_u)`` (1, N, ...).
+
+        The colour-weighted sums of alpha and beta are taken factor by factor (``_components``): only the
+        weights' colour sums (B, N, K) and colour-mean moments (B, N, channel, K) are formed."""
+        log_ev, (v0, v1, w0, w1, shrink, gain, a), c = components
         n, n_shapes, n_colours, kc = len(noisy), len(SHAPES), len(COLOURS), self.templates_per_class
         b = len(embeddings)
-        log_prior = embeddings.to(self.device, torch.float64).log()[..., None] - math.log(kc)
-        weights = torch.softmax((log_ev + log_prior).reshape(b, n, -1), dim=-1)
-        # (B, N, class, Kc) -> (B, N, colour, 1, K) to match alpha's (N, colour, channel, K) layout.
-        weights = weights.view(b, n, n_shapes, n_colours, kc).transpose(2, 3).reshape(b, n, n_colours, 1, -1)
-        coef = (weights * alpha).sum(2).to(self.dtype)  # (B, N, channel, K)
-        offset = (weights * beta).sum((2, 4))  # (B, N, channel)
+        # Class priors (B, N, shape x colour) in log_ev's (colour, shape-major K) layout, uniform over placements.
+        log_prior = embeddings.to(self.device, torch.float64).log().view(b, n, n_shapes, n_colours).transpose(2, 3)
+        logits = log_ev.view(1, n, n_colours, n_shapes, kc) + (log_prior[..., None] - math.log(kc))
+        weights = torch.softmax(logits.reshape(b, n, -1), dim=-1).view(b, n, n_colours, -1)  # (B, N, colour, K)
+        total = weights.sum(2, keepdim=True)  # (B, N, 1, K)
+        moment = self.colour_means.T @ weights  # sum_colour w mu: (B, N, channel, K)
+        # coef = sum_colour w alpha = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment)
+        coef = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment)
+        # offset = sum_{colour, K} w beta = shrink * gain * sum_K (w0 * total + a * w1 * moment)
+        offset = shrink[..., 0] * gain[..., 0] * ((w0 * total).sum(-1) + a[..., 0] * (w1 * moment).sum(-1))
+        if guidance_scale is not None:
+            coef, offset = (v[:1] + guidance_scale * (v[1:] - v[:1]) for v in (coef, offset))
+        # Most components' weights underflow float32 (softmax over 4392 components): casting them would leave
+        # subnormals, which made the template product 2x slower on a CPU; below 1e-30 they cannot move x0.
+        coef = coef.masked_fill(coef.abs() < NEGLIGIBLE_COEF, 0.0).to(self.dtype)
         flat = noisy.to(self.device, self.dtype).reshape(n, 3, -1)
         x0 = coef @ self.templates + (c[:, None, None] * flat + offset[..., None]).to(self.dtype)
-        return x0.view(b, *noisy.shape)
+        return x0.view(len(coef), *noisy.shape)
 
     def component_log_evidence(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """log p(x_t | class, template) (N, n_classes, Kc) float64, summed over channels."""
-        return self._components(noisy, timesteps)[0]
+        log_ev = self._components(noisy, timesteps)[0]
+        n, kc = len(noisy), self.templates_per_class
+        return log_ev.view(n, len(COLOURS), len(SHAPES), kc).transpose(1, 2).reshape(n, -1, kc)
 
     def class_log_evidence(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """log p(x_t | class) (N, n_classes) float64: log-mean-exp over the class's templates."""
@@ -173,36 +197,50 @@ class ToyPrior(DiffusionPrior):
         a, s2 = abar.sqrt(), 1 - abar
         return a, s2, abar * self.sn**2 + s2
 
-    def _components(
-        self, noisy: torch.Tensor, timesteps: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per component: log-evidence (N, class, Kc), alpha (N, colour, channel, K), beta (same), c (N,)."""
+    def _components(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, tuple, torch.Tensor]:
+        """Per component: log-evidence (N, colour, K), the factors of alpha and beta, and c (N,).
+
+        Colours enter only through a_mu = a * mu_colour (a scalar per colour and channel), and every per-colour
+        quantity is a polynomial in it, so nothing (N, colour, channel, K) is ever formed. With m = m_k . x_t,
+        w = sum(x_t) - m, u1 = m - a_mu s, u2 = w - a_mu d (s = |m_k|^2, d = sum(m_k) - s) and
+        P^-1 = [[A1, -A2], [-A2, A3]]:
+            v1 - v2 = v0 + a_mu v1_,  v2 = w0 + a_mu w1  (alpha = shrink (mu + gain (v1 - v2)), beta = shrink gain v2)
+            u.v = q0 + a_mu q1 + a_mu^2 q2,  r.r = x.x - 2 a_mu m + a_mu^2 s,
+        summed over channels with one (colour x channel) product. Returns log_ev, (v0, v1_, w0, w1, shrink, gain,
+        a) shaped for (N, channel, K), and c.
+        """
         if noisy.shape[1:] != self.latent_shape:
             raise ValueError(f"toy prior of resolution {self.resolution} got latents of shape {tuple(noisy.shape)}")
-        n, hw, kc = len(noisy), self.resolution**2, self.templates_per_class
+        n, hw = len(noisy), self.resolution**2
         x = noisy.to(self.device, self.dtype).reshape(n, 3, hw)
-        a, s2, tau2 = (v.view(n, 1, 1, 1) for v in self._schedule(timesteps))
+        a, s2, tau2 = (v.view(n, 1, 1) for v in self._schedule(timesteps))
         rho = a**2 / tau2
-        # Colour posterior precision P (per sample and template; symmetric 2x2).
-        s_m, s_mm = self.mask_sum, self.mask_sq
-        p11 = 1 / self.sf**2 + rho * s_mm
-        p12 = rho * (s_m - s_mm)
-        p22 = 1 / self.sg**2 + rho * (hw - 2 * s_m + s_mm)
+        # Colour posterior precision P (per sample and template; symmetric 2x2) and P^-1 = [[A1, -A2], [-A2, A3]].
+        s_m, s = self.mask_sum, self.mask_sq
+        d = s_m - s
+        p11 = 1 / self.sf**2 + rho * s  # (N, 1, K)
+        p12 = rho * d
+        p22 = 1 / self.sg**2 + rho * (hw - 2 * s_m + s)
         det = p11 * p22 - p12**2
-        # Inner products with x_t: one matmul for m_k . x_t; colours enter as scalars (dims N, colour, ch, K).
-        mx = (x @ self.templates.T).double()[:, None]
+        a1, a2, a3 = p22 / det, p12 / det, p11 / det
+        # Inner products with x_t: one matmul for m_k . x_t (N, channel, K).
+        m = (x @ self.templates.T).double()
         x = x.double()
-        x_sum, x_sq = x.sum(2)[:, None, :, None], (x**2).sum(2)[:, None, :, None]
-        am = a * self.colour_means[None, :, :, None]
-        u1 = mx - am * s_mm
-        u2 = x_sum - mx - am * (s_m - s_mm)
-        rr = x_sq - 2 * am * mx + am**2 * s_mm
-        v1 = (p22 * u1 - p12 * u2) / det
-        v2 = (p11 * u2 - p12 * u1) / det
+        w = x.sum(2, keepdim=True) - m
+        x_sq = (x**2).sum((1, 2))[:, None, None]  # (N, 1, 1)
+        # u.v = u1 (A1 u1 - A2 u2) + u2 (A3 u2 - A2 u1), expanded in powers of a_mu.
+        a1m, a2m, a2w, a3w = a1 * m, a2 * m, a2 * w, a3 * w
+        q0 = m * (a1m - 2 * a2w) + w * a3w
+        q1 = 2 * (a2m * d + a2w * s - a1m * s - a3w * d)
+        q2 = a1 * s**2 - 2 * a2 * s * d + a3 * d**2  # (N, 1, K)
+        mu, mu_sq = self.colour_means, (self.colour_means**2).sum(1)  # (colour, channel), (colour,)
+        linear = torch.einsum("cq,nqk->nck", mu, -2 * m - rho * q1)  # (N, colour, K)
+        energy = (x_sq - rho * q0.sum(1, keepdim=True)) + a * linear + a**2 * mu_sq[:, None] * (s - rho * q2)
         const = 2 * math.log(self.sf * self.sg) + det.log() + hw * (2 * math.pi * tau2).log()
-        log_ev = -0.5 * ((rr - rho * (u1 * v1 + u2 * v2)) / tau2 + const).sum(2)
-        log_ev = log_ev.view(n, len(COLOURS), len(SHAPES), kc).transpose(1, 2).reshape(n, -1, kc)
+        log_ev = -0.5 * (energy / tau2 + 3 * const)  # (N, colour, K)
+        v0 = (a1 + a2) * m - (a2 + a3) * w
+        v1 = (a2 + a3) * d - (a1 + a2) * s
+        w0 = a3w - a2m
+        w1 = a2 * s - a3 * d
         shrink, gain = s2 / tau2, a / tau2
-        alpha = shrink * (self.colour_means[None, :, :, None] + gain * (v1 - v2))
-        beta = shrink * gain * v2
-        return log_ev, alpha, beta, (a * self.sn**2 / tau2).view(n)
+        return log_ev, (v0, v1, w0, w1, shrink, gain, a), (a * self.sn**2 / tau2).view(n)
