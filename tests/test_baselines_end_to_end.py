@@ -9,6 +9,7 @@ from PIL import Image
 
 from conftest import compose, run_cli, write_cocostuff_layout
 from peekaboo.baselines.attn_gmm import gmm_mask
+from peekaboo.cli import sweep_objective
 from peekaboo.config.validate import validate
 from peekaboo.data.cocostuff import COARSE_NAMES
 from peekaboo.data.image import ImageDataset
@@ -123,6 +124,7 @@ def test_diffseg_on_cocostuff27_layout(tmp_path, peekaboo_cache):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     tp = sum(sum(r["tp"]) for r in records)
     assert metrics["hungarian_n"] == 2
+    assert sweep_objective(metrics) == metrics["hungarian_mIoU"] > 0  # what run.py returns to a sweeper
     assert metrics["hungarian_pixel_accuracy"] == pytest.approx(tp / 3200)
     assert metrics["hungarian_pixel_accuracy_per_image"] == pytest.approx(
         np.mean([r["pixel_accuracy"] for r in records])

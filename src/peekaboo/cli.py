@@ -10,7 +10,8 @@ from peekaboo.errors import PeekabooError
 
 
 def run_reporting_errors(cfg: DictConfig) -> float | None:
-    """Run the job; a PeekabooError is printed without a traceback. Returns mIoU for sweepers (e.g. Optuna)."""
+    """Run the job; a PeekabooError is printed without a traceback. Returns the score sweepers (e.g. Optuna)
+    optimise: mIoU, or the Hungarian mIoU of unsupervised methods (method=diffseg); None without ground truth."""
     from peekaboo.pipeline import run
 
     try:
@@ -18,4 +19,10 @@ def run_reporting_errors(cfg: DictConfig) -> float | None:
     except PeekabooError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
-    return None if metrics is None else metrics.get("mIoU")
+    return sweep_objective(metrics)
+
+
+def sweep_objective(metrics: dict | None) -> float | None:
+    if not metrics:
+        return None
+    return metrics.get("mIoU", metrics.get("hungarian_mIoU"))
