@@ -18,7 +18,8 @@ of a step share the two matmuls with the (K x HW) template matrix: m_k . x_t, an
 Precision: the matmuls run in ``dtype`` (float32), the small (N x 3 x K and N x colours x K) algebra in float64.
 Log-evidences are differences of terms of order HW / tau^2 ~ 1e5 at low t; all-float32 algebra erred by
 0.03 nats at t = 20 (0.13 at t = 1) and left absolute evidences (~ -3000) with 2e-4 rounding, so class
-mixtures were only consistent to ~4e-5. The float64 algebra costs about 0.2 ms per call.
+mixtures were only consistent to ~4e-5. A guided prediction (algebra and both template products) takes about
+0.7 ms for one image and 1.9 ms for eight on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -151,14 +152,14 @@ class ToyPrior(DiffusionPrior):
         log_prior = embeddings.to(self.device, torch.float64).log().view(b, n, n_shapes, n_colours).transpose(2, 3)
         logits = log_ev.view(1, n, n_colours, n_shapes, kc) + (log_prior[..., None] - math.log(kc))
         weights = torch.softmax(logits.reshape(b, n, -1), dim=-1).view(b, n, n_colours, -1)  # (B, N, colour, K)
+        if guidance_scale is not None:  # x0 is linear in the weights: mix them, and form what follows once
+            weights = torch.lerp(weights[:1], weights[1:], guidance_scale)
         total = weights.sum(2, keepdim=True)  # (B, N, 1, K)
         moment = self.colour_means.T @ weights  # sum_colour w mu: (B, N, channel, K)
         # coef = sum_colour w alpha = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment)
         coef = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment)
         # offset = sum_{colour, K} w beta = shrink * gain * sum_K (w0 * total + a * w1 * moment)
         offset = shrink[..., 0] * gain[..., 0] * ((w0 * total).sum(-1) + a[..., 0] * (w1 * moment).sum(-1))
-        if guidance_scale is not None:
-            coef, offset = (v[:1] + guidance_scale * (v[1:] - v[:1]) for v in (coef, offset))
         # Most components' weights underflow float32 (softmax over 4392 components): casting them would leave
         # subnormals, which made the template product 2x slower on a CPU; below 1e-30 they cannot move x0.
         coef = coef.masked_fill(coef.abs() < NEGLIGIBLE_COEF, 0.0).to(self.dtype)
@@ -233,11 +234,15 @@ class ToyPrior(DiffusionPrior):
         q0 = m * (a1m - 2 * a2w) + w * a3w
         q1 = 2 * (a2m * d + a2w * s - a1m * s - a3w * d)
         q2 = a1 * s**2 - 2 * a2 * s * d + a3 * d**2  # (N, 1, K)
-        mu, mu_sq = self.colour_means, (self.colour_means**2).sum(1)  # (colour, channel), (colour,)
-        linear = torch.einsum("cq,nqk->nck", mu, -2 * m - rho * q1)  # (N, colour, K)
-        energy = (x_sq - rho * q0.sum(1, keepdim=True)) + a * linear + a**2 * mu_sq[:, None] * (s - rho * q2)
+        # log_ev = -1/2 [(r.r - rho u.v) / tau^2 + 3 const]: the colour-free part, the part linear in a_mu (one
+        # colour x channel product) and the quadratic one, each scaled on its small tensor first, so only three
+        # operations touch the (N, colour, K) result.
+        mu, mu_sq = self.colour_means, (self.colour_means**2).sum(1)[:, None]  # (colour, channel), (colour, 1)
         const = 2 * math.log(self.sf * self.sg) + det.log() + hw * (2 * math.pi * tau2).log()
-        log_ev = -0.5 * (energy / tau2 + 3 * const)  # (N, colour, K)
+        base = -0.5 * (x_sq - rho * q0.sum(1, keepdim=True)) / tau2 - 1.5 * const  # (N, 1, K)
+        log_ev = mu @ ((-0.5 * a / tau2) * (-2 * m - rho * q1))  # (N, colour, K)
+        log_ev += base
+        log_ev.addcmul_(mu_sq, (-0.5 * a**2 / tau2) * (s - rho * q2))
         v0 = (a1 + a2) * m - (a2 + a3) * w
         v1 = (a2 + a3) * d - (a1 + a2) * s
         w0 = a3w - a2m
