@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from peekaboo.params.bilateral import apply_bilateral, bilateral_weights
+from peekaboo.params.bilateral import BilateralOperator, apply_bilateral, bilateral_weights
 
 
 def brute_force(x: torch.Tensor, guide: torch.Tensor, k: int, tol: float, sigma: float) -> torch.Tensor:
@@ -77,8 +77,9 @@ def test_step_edge_in_guide_blocks_smoothing():
     assert flat[0, 0, 8, 7] > 0.2
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["per_tap", "fused"])  # the CPU and the GPU strategy
 @pytest.mark.parametrize("k", [3, 5])
-def test_matches_brute_force_reference(k):
+def test_matches_brute_force_reference(k, fused):
     torch.manual_seed(0)
     guide = torch.rand(2, 4, 6, 7, dtype=torch.float64)  # 4 channels: RGB + depth
     x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
@@ -86,15 +87,28 @@ def test_matches_brute_force_reference(k):
     expected = x
     for _ in range(3):
         expected = brute_force(expected, guide, k, 0.3, 5.0)
-    torch.testing.assert_close(apply_bilateral(x, w, 3), expected)
+    torch.testing.assert_close(apply_bilateral(x, w, 3, fused), expected)
 
 
-def test_backward_is_the_exact_transpose():
+@pytest.mark.parametrize("fused", [False, True], ids=["per_tap", "fused"])
+def test_backward_is_the_exact_transpose(fused):
     torch.manual_seed(1)
     guide = torch.rand(1, 3, 5, 6, dtype=torch.float64)
     w = bilateral_weights(guide, tolerance=0.5).double()
-    x = torch.randn(1, 1, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda v: apply_bilateral(v, w, 4), (x,))
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: apply_bilateral(v, w, 4, fused), (x,))
+
+
+def test_operator_follows_its_module_and_skips_zero_iterations():
+    """``BilateralOperator`` lays the taps out once; they move with the parametrization (``.to``) and cast to
+    the input's dtype; 0 iterations is the identity (no copy)."""
+    guide = torch.rand(2, 3, 9, 8)
+    operator = BilateralOperator(bilateral_weights(guide), 5).double()
+    assert operator.taps.dtype == torch.float64 and operator.taps.shape == (2, 1, 3, 3, 9 * 10)
+    x = torch.randn(2, 1, 9, 8)
+    torch.testing.assert_close(operator(x), apply_bilateral(x, bilateral_weights(guide), 5))
+    assert BilateralOperator(bilateral_weights(guide), 0)(x) is x
+    assert dict(operator.state_dict()) == {}  # derived from the guide: never checkpointed
 
 
 def test_even_kernel_is_rejected():

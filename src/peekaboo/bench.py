@@ -208,19 +208,19 @@ def bilateral_rows(args, device: torch.device, iterations: int = 40, measured: i
     One warm-up and ``measured`` timed passes, one run: the difference is large and kornia is slow at 256 px."""
     from kornia.filters import joint_bilateral_blur
 
-    from peekaboo.params.bilateral import apply_bilateral, bilateral_weights
+    from peekaboo.params.bilateral import BilateralOperator, bilateral_weights
 
     size = args.bilateral_size
     label = f"bilateral {size}px x{iterations} fwd+bwd"
     rows = []
     for batch in (1, max(args.batches)):
         guide = torch.rand(batch, 3, size, size, device=device)
-        weights = bilateral_weights(guide)  # once per image, outside the loop
+        operator = BilateralOperator(bilateral_weights(guide), iterations)  # once per image, outside the loop
 
-        def ours(tick, guide=guide, weights=weights):
+        def ours(tick, guide=guide, operator=operator):
             for _ in range(1 + measured):
                 x = torch.randn(guide.shape[0], 1, size, size, device=device, requires_grad=True)
-                apply_bilateral(x, weights, iterations).sum().backward()
+                operator(x).sum().backward()
                 tick()
 
         def theirs(tick, guide=guide):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from peekaboo.params.bilateral import apply_bilateral, bilateral_weights
+from peekaboo.params.bilateral import BilateralOperator, bilateral_weights
 from peekaboo.params.fields import FourierField, RasterField
 
 
@@ -112,21 +112,19 @@ class Parametrization(nn.Module):
                 fourier.scale,
                 fourier.batchnorm,
             )
-        self.iterations = 0
-        self.register_buffer("weights", None, persistent=False)
+        self.bilateral: BilateralOperator | None = None
         if bilateral is not None:
             if guides is None:
                 raise ValueError("a bilateral parametrization needs guide images")
             index = torch.as_tensor(guide_index if guide_index is not None else range(len(generators)))
             weights = bilateral_weights(guides, bilateral.kernel_size, bilateral.tolerance, bilateral.sigma)
-            self.weights = weights.index_select(0, index.to(weights.device))
-            self.iterations = bilateral.iterations
+            self.bilateral = BilateralOperator(weights.index_select(0, index.to(weights.device)), bilateral.iterations)
             if bilateral.init_blur and isinstance(self.field, RasterField):
                 with torch.no_grad():
-                    self.field.set_values(self._filter(self.field().to(self.weights.device)).to("cpu"))
+                    self.field.set_values(self._filter(self.field().to(weights.device)).to("cpu"))
 
     def _filter(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits if self.weights is None else apply_bilateral(logits, self.weights, self.iterations)
+        return logits if self.bilateral is None else self.bilateral(logits)
 
     @property
     def n_units(self) -> int:
