@@ -156,10 +156,13 @@ class ToyPrior(DiffusionPrior):
             weights = torch.lerp(weights[:1], weights[1:], guidance_scale)
         total = weights.sum(2, keepdim=True)  # (B, N, 1, K)
         moment = self.colour_means.T @ weights  # sum_colour w mu: (B, N, channel, K)
-        # coef = sum_colour w alpha = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment)
-        coef = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment)
+        # coef = sum_colour w alpha = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment), the scalars
+        # folded into the (B, N, 1, K) factors first
+        coef = torch.addcmul(v0 * (shrink * gain * total), moment, shrink * (1 + a * gain * v1))
         # offset = sum_{colour, K} w beta = shrink * gain * sum_K (w0 * total + a * w1 * moment)
-        offset = shrink[..., 0] * gain[..., 0] * ((w0 * total).sum(-1) + a[..., 0] * (w1 * moment).sum(-1))
+        offset = (shrink * gain)[..., 0] * (
+            torch.linalg.vecdot(w0, total, dim=-1) + a[..., 0] * torch.linalg.vecdot(w1, moment, dim=-1)
+        )
         # Most components' weights underflow float32 (softmax over 4392 components): casting them would leave
         # subnormals, which made the template product 2x slower on a CPU; below 1e-30 they cannot move x0.
         coef = coef.masked_fill(coef.abs() < NEGLIGIBLE_COEF, 0.0).to(self.dtype)
@@ -229,23 +232,29 @@ class ToyPrior(DiffusionPrior):
         x = x.double()
         w = x.sum(2, keepdim=True) - m
         x_sq = (x**2).sum((1, 2))[:, None, None]  # (N, 1, 1)
-        # u.v = u1 (A1 u1 - A2 u2) + u2 (A3 u2 - A2 u1), expanded in powers of a_mu.
-        a1m, a2m, a2w, a3w = a1 * m, a2 * m, a2 * w, a3 * w
-        q0 = m * (a1m - 2 * a2w) + w * a3w
-        q1 = 2 * (a2m * d + a2w * s - a1m * s - a3w * d)
+        # u.v = u1 (A1 u1 - A2 u2) + u2 (A3 u2 - A2 u1) = q0 + a_mu q1 + a_mu^2 q2, with
+        #   q0 = A1 m^2 - 2 A2 m w + A3 w^2,  q1 = 2 (m b1 + w w1),  q2 = A1 s^2 - 2 A2 s d + A3 d^2,
+        # b1 = A2 d - A1 s and w1 = A2 s - A3 d per (N, 1, K): the per-channel work is a few products with m, w.
+        b1, w1 = a2 * d - a1 * s, a2 * s - a3 * d
         q2 = a1 * s**2 - 2 * a2 * s * d + a3 * d**2  # (N, 1, K)
-        # log_ev = -1/2 [(r.r - rho u.v) / tau^2 + 3 const]: the colour-free part, the part linear in a_mu (one
-        # colour x channel product) and the quadratic one, each scaled on its small tensor first, so only three
-        # operations touch the (N, colour, K) result.
+        # log_ev = -1/2 [(r.r - rho u.v) / tau^2 + 3 const]: the colour-free part (q0 summed over channels),
+        # the part linear in a_mu (one colour x channel product of -2 m - rho q1, its scale folded into the
+        # (N, 1, K) factors of m and w) and the quadratic one, so only three operations touch (N, colour, K).
         mu, mu_sq = self.colour_means, (self.colour_means**2).sum(1)[:, None]  # (colour, channel), (colour, 1)
         const = 2 * math.log(self.sf * self.sg) + det.log() + hw * (2 * math.pi * tau2).log()
-        base = -0.5 * (x_sq - rho * q0.sum(1, keepdim=True)) / tau2 - 1.5 * const  # (N, 1, K)
-        log_ev = mu @ ((-0.5 * a / tau2) * (-2 * m - rho * q1))  # (N, colour, K)
+        q0 = (
+            a1 * torch.linalg.vecdot(m, m, dim=1)[:, None]
+            - 2 * a2 * torch.linalg.vecdot(m, w, dim=1)[:, None]
+            + a3 * torch.linalg.vecdot(w, w, dim=1)[:, None]
+        )  # summed over channels: (N, 1, K)
+        base = -0.5 * (x_sq - rho * q0) / tau2 - 1.5 * const  # (N, 1, K)
+        scale = a / tau2  # -1/2 a/tau^2 (-2 m - 2 rho (m b1 + w w1)) = scale ((1 + rho b1) m + rho w1 w)
+        linear = torch.addcmul(m * (scale * (1 + rho * b1)), w, scale * rho * w1)  # (N, channel, K)
+        log_ev = mu @ linear  # (N, colour, K)
         log_ev += base
         log_ev.addcmul_(mu_sq, (-0.5 * a**2 / tau2) * (s - rho * q2))
-        v0 = (a1 + a2) * m - (a2 + a3) * w
+        v0 = torch.addcmul(m * (a1 + a2), w, -(a2 + a3))
         v1 = (a2 + a3) * d - (a1 + a2) * s
-        w0 = a3w - a2m
-        w1 = a2 * s - a3 * d
+        w0 = torch.addcmul(w * a3, m, -a2)
         shrink, gain = s2 / tau2, a / tau2
         return log_ev, (v0, v1, w0, w1, shrink, gain, a), (a * self.sn**2 / tau2).view(n)
