@@ -80,6 +80,9 @@ class ToyPrior(DiffusionPrior):
         masks = np.concatenate([rasterize(shape, *self.grid.T, size, size) for shape in SHAPES])
         flat = torch.from_numpy(masks.reshape(len(masks), -1)).double()
         self.templates = flat.to(dtype)
+        # (HW, K) copy: MKL's product with a transposed right operand was 2x faster for one image (54 vs 117 us)
+        # and as fast for eight, so both template products take that form
+        self.templates_t = self.templates.T.contiguous()
         self.mask_sum, self.mask_sq = flat.sum(1), (flat**2).sum(1)
         self.colour_means = torch.tensor([colour_mean(c, colour_scale) for c in COLOURS], dtype=torch.float64)
         self.alphas_cumprod = scaled_linear_alphas_cumprod()
@@ -95,7 +98,7 @@ class ToyPrior(DiffusionPrior):
 
     def to(self, device: torch.device | str) -> ToyPrior:
         super().to(device)
-        for name in ("templates", "mask_sum", "mask_sq", "colour_means"):
+        for name in ("templates", "templates_t", "mask_sum", "mask_sq", "colour_means"):
             setattr(self, name, getattr(self, name).to(self.device))
         return self
 
@@ -167,7 +170,7 @@ class ToyPrior(DiffusionPrior):
         # subnormals, which made the template product 2x slower on a CPU; below 1e-30 they cannot move x0.
         coef = coef.masked_fill(coef.abs() < NEGLIGIBLE_COEF, 0.0).to(self.dtype)
         flat = noisy.to(self.device, self.dtype).reshape(n, 3, -1)
-        x0 = coef @ self.templates + (c[:, None, None] * flat + offset[..., None]).to(self.dtype)
+        x0 = coef @ self.templates_t.T + (c[:, None, None] * flat + offset[..., None]).to(self.dtype)
         return x0.view(len(coef), *noisy.shape)
 
     def component_log_evidence(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
