@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from peekaboo.params.bilateral import BilateralOperator, apply_bilateral, bilateral_weights
+from peekaboo.params.bilateral import BilateralOperator, bilateral_weights
 
 
 def brute_force(x: torch.Tensor, guide: torch.Tensor, k: int, tol: float, sigma: float) -> torch.Tensor:
@@ -54,14 +54,14 @@ def test_weights_across_edges_are_zero_not_subnormal():
     expected = x
     for _ in range(3):
         expected = brute_force(expected, guide.double(), 3, 0.08, 5.0)
-    torch.testing.assert_close(apply_bilateral(x, w.double(), 3), expected)
+    torch.testing.assert_close(BilateralOperator(w.double(), 3)(x), expected)
 
 
 def test_constant_input_stays_constant():
     guide = torch.rand(1, 3, 12, 12)
     w = bilateral_weights(guide)
     x = torch.full((1, 1, 12, 12), 0.37)
-    torch.testing.assert_close(apply_bilateral(x, w, 40), x)
+    torch.testing.assert_close(BilateralOperator(w, 40)(x), x)
 
 
 def test_step_edge_in_guide_blocks_smoothing():
@@ -69,11 +69,11 @@ def test_step_edge_in_guide_blocks_smoothing():
     guide[..., 8:] = 1.0  # a hard vertical edge
     x = torch.zeros(1, 1, 16, 16)
     x[..., 8:] = 1.0  # the signal has the same edge
-    out = apply_bilateral(x, bilateral_weights(guide, tolerance=0.08), 40)
+    out = BilateralOperator(bilateral_weights(guide, tolerance=0.08), 40)(x)
     assert out[..., :8].abs().max() < 1e-6  # nothing leaks across the edge
     assert (out[..., 8:] - 1).abs().max() < 1e-6
     # without an edge in the guide the same signal is smoothed across
-    flat = apply_bilateral(x, bilateral_weights(torch.zeros_like(guide)), 40)
+    flat = BilateralOperator(bilateral_weights(torch.zeros_like(guide)), 40)(x)
     assert flat[0, 0, 8, 7] > 0.2
 
 
@@ -87,7 +87,7 @@ def test_matches_brute_force_reference(k, fused):
     expected = x
     for _ in range(3):
         expected = brute_force(expected, guide, k, 0.3, 5.0)
-    torch.testing.assert_close(apply_bilateral(x, w, 3, fused), expected)
+    torch.testing.assert_close(BilateralOperator(w, 3, fused)(x), expected)
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["per_tap", "fused"])
@@ -96,7 +96,7 @@ def test_backward_is_the_exact_transpose(fused):
     guide = torch.rand(1, 3, 5, 6, dtype=torch.float64)
     w = bilateral_weights(guide, tolerance=0.5).double()
     x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda v: apply_bilateral(v, w, 4, fused), (x,))
+    assert torch.autograd.gradcheck(lambda v: BilateralOperator(w, 4, fused)(v), (x,))
 
 
 def test_operator_follows_its_module_and_skips_zero_iterations():
@@ -106,7 +106,7 @@ def test_operator_follows_its_module_and_skips_zero_iterations():
     operator = BilateralOperator(bilateral_weights(guide), 5).double()
     assert operator.taps.dtype == torch.float64 and operator.taps.shape == (2, 1, 3, 3, 9 * 10)
     x = torch.randn(2, 1, 9, 8)
-    torch.testing.assert_close(operator(x), apply_bilateral(x, bilateral_weights(guide), 5))
+    torch.testing.assert_close(operator(x), BilateralOperator(bilateral_weights(guide), 5)(x))
     assert BilateralOperator(bilateral_weights(guide), 0)(x) is x
     assert dict(operator.state_dict()) == {}  # derived from the guide: never checkpointed
 

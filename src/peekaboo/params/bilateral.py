@@ -157,10 +157,3 @@ class BilateralOperator(nn.Module):
         fused = x.device.type != "cpu" if self.fused is None else self.fused
         taps, transposed = self.taps.to(x.dtype), self.transposed_taps.to(x.dtype)
         return _RepeatedBilateral.apply(x.contiguous(), taps, transposed, self.iterations, fused)
-
-
-def apply_bilateral(x: torch.Tensor, weights: torch.Tensor, iterations: int, fused: bool | None = None) -> torch.Tensor:
-    """Apply the bilateral operator of ``weights`` (N, k*k, H, W) ``iterations`` times to x (N, C, H, W).
-
-    Lays the taps out on every call: a loop applying the same weights repeatedly keeps a ``BilateralOperator``."""
-    return BilateralOperator(weights, iterations, fused)(x)

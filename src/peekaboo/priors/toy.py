@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -49,6 +50,22 @@ class ToyPriorConfig:
     sg: float = 0.6  # plain background colour std
     sn: float = 0.05  # pixel noise std
     colour_scale: float = DEFAULT_COLOUR_SCALE
+
+
+class _Components(NamedTuple):
+    """What ``ToyPrior._components`` derives from x_t once per call (float64): the component log-evidences,
+    the factors of the posterior mean, and the noise schedule at the samples' timesteps."""
+
+    log_ev: torch.Tensor  # (N, colour, K)
+    v0: torch.Tensor  # (N, channel, K); alpha = shrink (mu + gain (v0 + a mu v1))
+    v1: torch.Tensor  # (N, 1, K)
+    w0: torch.Tensor  # (N, channel, K); beta = shrink gain (w0 + a mu w1)
+    w1: torch.Tensor  # (N, 1, K)
+    shrink: torch.Tensor  # (N, 1, 1): s^2 / tau^2
+    gain: torch.Tensor  # (N, 1, 1): a / tau^2
+    a: torch.Tensor  # (N, 1, 1): sqrt(abar)
+    s2: torch.Tensor  # (N, 1, 1): 1 - abar
+    c: torch.Tensor  # (N,): the weight of x_t in the posterior mean
 
 
 class ToyPrior(DiffusionPrior):
@@ -116,7 +133,8 @@ class ToyPrior(DiffusionPrior):
         return weights.to(self.device)
 
     def predict_noise(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        return self._epsilon(noisy, timesteps, self.predict_x0(noisy, timesteps, embeddings))
+        components = self._components(noisy, timesteps)
+        return self._epsilon(noisy, components, self._mix(components, noisy, embeddings[None])[0])
 
     def predict_noise_cfg(
         self,
@@ -129,11 +147,12 @@ class ToyPrior(DiffusionPrior):
         """Both branches from one evaluation of the components (only the class prior differs between them). The
         posterior mean is linear in the template coefficients, so the guided mixture of the two is taken before
         the one matrix product with the templates (half the product of two separate predictions)."""
-        x0 = self._mix(self._components(noisy, timesteps), noisy, torch.stack([uncond, cond]), guidance_scale)
-        return self._epsilon(noisy, timesteps, x0[0])
+        components = self._components(noisy, timesteps)
+        x0 = self._mix(components, noisy, torch.stack([uncond, cond]), guidance_scale)
+        return self._epsilon(noisy, components, x0[0])
 
-    def _epsilon(self, noisy: torch.Tensor, timesteps: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        a, s2, _ = (v.to(self.dtype)[:, None, None, None] for v in self._schedule(timesteps))
+    def _epsilon(self, noisy: torch.Tensor, components: _Components, x0: torch.Tensor) -> torch.Tensor:
+        a, s2 = (v.to(self.dtype)[..., None] for v in (components.a, components.s2))
         return (noisy.to(self.device, self.dtype) - a * x0) / s2.sqrt()
 
     def predict_x0(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
@@ -141,14 +160,18 @@ class ToyPrior(DiffusionPrior):
         return self._mix(self._components(noisy, timesteps), noisy, embeddings[None])[0]
 
     def _mix(
-        self, components: tuple, noisy: torch.Tensor, embeddings: torch.Tensor, guidance_scale: float | None = None
+        self,
+        components: _Components,
+        noisy: torch.Tensor,
+        embeddings: torch.Tensor,
+        guidance_scale: float | None = None,
     ) -> torch.Tensor:
         """Posterior means (B, N, 3, H, W) from the components (``_components``) and B class priors (B, N, classes);
         with ``guidance_scale`` and B = 2 (uncond, cond), the guided mean ``x_u + scale (x_c - x_u)`` (1, N, ...).
 
         The colour-weighted sums of alpha and beta are taken factor by factor (``_components``): only the
         weights' colour sums (B, N, K) and colour-mean moments (B, N, channel, K) are formed."""
-        log_ev, (v0, v1, w0, w1, shrink, gain, a), c = components
+        log_ev, v0, v1, w0, w1, shrink, gain, a, _, c = components
         n, n_shapes, n_colours, kc = len(noisy), len(SHAPES), len(COLOURS), self.templates_per_class
         b = len(embeddings)
         # Class priors (B, N, shape x colour) in log_ev's (colour, shape-major K) layout, uniform over placements.
@@ -175,7 +198,7 @@ class ToyPrior(DiffusionPrior):
 
     def component_log_evidence(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """log p(x_t | class, template) (N, n_classes, Kc) float64, summed over channels."""
-        log_ev = self._components(noisy, timesteps)[0]
+        log_ev = self._components(noisy, timesteps).log_ev
         n, kc = len(noisy), self.templates_per_class
         return log_ev.view(n, len(COLOURS), len(SHAPES), kc).transpose(1, 2).reshape(n, -1, kc)
 
@@ -204,17 +227,16 @@ class ToyPrior(DiffusionPrior):
         a, s2 = abar.sqrt(), 1 - abar
         return a, s2, abar * self.sn**2 + s2
 
-    def _components(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, tuple, torch.Tensor]:
-        """Per component: log-evidence (N, colour, K), the factors of alpha and beta, and c (N,).
+    def _components(self, noisy: torch.Tensor, timesteps: torch.Tensor) -> _Components:
+        """Per component: log-evidence (N, colour, K) and the factors of alpha and beta; see ``_Components``.
 
         Colours enter only through a_mu = a * mu_colour (a scalar per colour and channel), and every per-colour
         quantity is a polynomial in it, so nothing (N, colour, channel, K) is ever formed. With m = m_k . x_t,
         w = sum(x_t) - m, u1 = m - a_mu s, u2 = w - a_mu d (s = |m_k|^2, d = sum(m_k) - s) and
         P^-1 = [[A1, -A2], [-A2, A3]]:
-            v1 - v2 = v0 + a_mu v1_,  v2 = w0 + a_mu w1  (alpha = shrink (mu + gain (v1 - v2)), beta = shrink gain v2)
-            u.v = q0 + a_mu q1 + a_mu^2 q2,  r.r = x.x - 2 a_mu m + a_mu^2 s,
-        summed over channels with one (colour x channel) product. Returns log_ev, (v0, v1_, w0, w1, shrink, gain,
-        a) shaped for (N, channel, K), and c.
+            u1' - u2' = v0 + a_mu v1,  u2' = w0 + a_mu w1  (u' = P^-1 u; alpha = shrink (mu + gain (u1' - u2')),
+            beta = shrink gain u2'),  u.v = q0 + a_mu q1 + a_mu^2 q2,  r.r = x.x - 2 a_mu m + a_mu^2 s,
+        summed over channels with one (colour x channel) product.
         """
         if noisy.shape[1:] != self.latent_shape:
             raise ValueError(f"toy prior of resolution {self.resolution} got latents of shape {tuple(noisy.shape)}")
@@ -259,5 +281,4 @@ class ToyPrior(DiffusionPrior):
         v0 = torch.addcmul(m * (a1 + a2), w, -(a2 + a3))
         v1 = (a2 + a3) * d - (a1 + a2) * s
         w0 = torch.addcmul(w * a3, m, -a2)
-        shrink, gain = s2 / tau2, a / tau2
-        return log_ev, (v0, v1, w0, w1, shrink, gain, a), (a * self.sn**2 / tau2).view(n)
+        return _Components(log_ev, v0, v1, w0, w1, s2 / tau2, a / tau2, a, s2, (a * self.sn**2 / tau2).view(n))
