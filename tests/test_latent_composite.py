@@ -92,6 +92,11 @@ def test_alpha_is_area_averaged_onto_the_latent_grid():
         (["model=tiny_sd", "loss.sds.colour_lattice=1"], "loss.sds.colour_lattice"),
         (["model=tiny_sd", "loss.sds.resolution=60"], "loss.sds.resolution"),
         (["model=toy", "loss.sds.resolution=16"], "loss.sds.resolution"),
+        (["experiment=rgba", "loss.sds.composite=latent"], "loss.sds.composite"),  # no fixed image to encode
+        (
+            ["experiment=fig_fg_bg_grid", "model=toy", "data=fg_bg_grid_toy", "loss.sds.composite=latent"],
+            "loss.sds.composite",
+        ),
     ],
 )
 def test_bad_cost_knobs_name_the_key(overrides, key):

@@ -116,7 +116,7 @@ def _validate_task(cfg: DictConfig) -> None:
             "task=fg_bg_grid and data=fg_bg_grid (or data=fg_bg_grid_toy) go together: use experiment=fig_fg_bg_grid",
         )
     if task == GRID_TASK:
-        _no_bilateral(cfg, "fg_bg_grid")
+        _generated_image(cfg, "fg_bg_grid")
         _positive(cfg, "task.size")
         _positive(cfg, "task.timelapse_size")
         return
@@ -124,7 +124,7 @@ def _validate_task(cfg: DictConfig) -> None:
         if data == PROMPTS_DATA:
             raise ConfigError("data", "data=prompts has no images to segment: use it with task=rgba (experiment=rgba)")
         return
-    _no_bilateral(cfg, "rgba")
+    _generated_image(cfg, "rgba")
     backgrounds = cfg.task.backgrounds
     if not backgrounds:
         raise ConfigError("task.backgrounds", "needs at least one background colour")
@@ -154,10 +154,18 @@ def _validate_sds_resolution(cfg: DictConfig) -> None:
         )
 
 
-def _no_bilateral(cfg: DictConfig, task: str) -> None:
+def _generated_image(cfg: DictConfig, task: str) -> None:
+    """Generation tasks have no fixed input image: nothing can guide a bilateral filter or be encoded once."""
     if cfg.param.bilateral is not None:
         raise ConfigError(
             "param.bilateral",
             f"task={task} generates its images, so nothing can guide a bilateral filter: use param=fourier_rgba or "
             "param=raster_rgba (or param.bilateral=null)",
+        )
+    composite = OmegaConf.select(cfg, "loss.sds.composite")
+    if getattr(composite, "value", composite) == "latent":
+        raise ConfigError(
+            "loss.sds.composite",
+            f"'latent' blends the latents of a fixed image with solid colours; task={task} generates its images: "
+            "use loss.sds.composite=pixel",
         )
