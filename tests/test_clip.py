@@ -55,11 +55,16 @@ def test_gradient_reaches_alpha_and_descending_raises_the_logit(tiny_clip):
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     with torch.no_grad():
         for p in scene.parameters():
-            p -= 2e-4 * p.grad / p.grad.abs().max()
+            p -= 2e-3 * p.grad / p.grad.abs().max()
     after = evaluate()
     gain = after.per_unit["clip_logit"] - before.per_unit["clip_logit"]
     assert torch.all(gain > 0), gain
-    assert float((after.total - before.total).detach()) == pytest.approx(-500.0 * float(gain.sum()), rel=1e-3)
+    # Both sides are differences of float32 values (a total of ~6000, logits of ~5): allow their rounding, a few
+    # ulps each, about 0.1% of a change of ~1.4 (the step is large enough for that to be a tight check).
+    ulp = torch.finfo(torch.float32).eps
+    rounding = 2 * ulp * (float(before.total.detach().abs()) + 500.0 * float(before.per_unit["clip_logit"].abs().sum()))
+    change = float((after.total - before.total).detach())
+    assert change == pytest.approx(-500.0 * float(gain.sum()), abs=4 * rounding)
 
 
 def test_missing_clip_weights_name_the_key_and_the_path(tmp_path):

@@ -28,7 +28,8 @@ def alpha_of(files, name):
 
 def test_two_prompt_item_equals_two_single_prompt_runs(toy_module):
     """A toy scene's target and its distractor, optimised together (one batched prior call per iteration) and
-    alone: each prompt's mask is bit-identical, because every unit keeps its own parameters and random streams."""
+    alone: each prompt's mask is the same up to float rounding (as test_batching's, matrix products of other row
+    counts may round differently), because every unit keeps its own parameters and random streams."""
     module, dataset = toy_module
     item = dataset[0]
     prompts = [item.prompts[0], item.meta["distractors"][0]["prompt"]]
@@ -36,7 +37,9 @@ def test_two_prompt_item_equals_two_single_prompt_runs(toy_module):
     for k, prompt in enumerate(prompts):
         alone = module.predict_step([dataclasses.replace(item, prompts=[prompt])], 0)[0]
         slug = f"prompts/{k:02d}_{prompt.replace(' ', '_')}/"
-        assert np.array_equal(alpha_of(both.files, slug + "alpha.npy"), alpha_of(alone.files, "alpha.npy"))
+        np.testing.assert_allclose(
+            alpha_of(both.files, slug + "alpha.npy"), alpha_of(alone.files, "alpha.npy"), atol=1e-5
+        )
         for name in ("alpha.png", "mask.png", "overlay.png", "timelapse.gif"):
             assert slug + name in both.files
     assert "overlay.png" in both.files  # the combined, colour-coded overlay
