@@ -8,14 +8,15 @@ the original's 256 -> 512), with the paper's main parametrization (RGB bilateral
 (b) the batched engine (``PeekabooModule.optimize_batch``) at several batch sizes.
 
 Each row is the median wall time of one iteration after warm-up iterations (the fastest of ``--repeats``
-runs, since other processes only ever slow a run down), the peak memory while the row ran (CPU: the
-process's resident high-water mark, reset per run through ``/proc/self/clear_refs``; CUDA:
-``max_memory_allocated``), and ``x baseline``: per-item throughput relative to the workload's first row,
-(a). Extra rows: the cost knobs on the largest tiny_sd workload, and our bilateral operator against
-``kornia``'s joint bilateral blur (40 applications, forward and backward). ``--full`` adds one
-full-size SD1.5 step (VAE encode with gradient at 512, one batched cond/uncond UNet call on 64x64
-latents, backward into the composite) built from the SD1.5 configs with random weights, in fp32 and in
-bf16 + channels_last; ``img/h`` is images per hour at the paper's 300 iterations.
+runs, since other processes only ever slow a run down; a workload's rows take turns), the peak memory
+while the row ran (CPU: the process's resident high-water mark, reset per run through
+``/proc/self/clear_refs``; CUDA: ``max_memory_allocated``), and ``x baseline``: per-item throughput
+relative to the workload's first row, (a). Extra rows: the cost knobs on the largest tiny_sd workload,
+and our bilateral operator against ``kornia``'s joint bilateral blur (40 applications, forward and
+backward). ``--full`` adds one full-size SD1.5 step (VAE encode with gradient at 512, one batched
+cond/uncond UNet call on 64x64 latents, backward into the composite) built from the SD1.5 configs with
+random weights, in fp32 and in bf16 + channels_last; ``img/h`` is images per hour at the paper's 300
+iterations.
 """
 
 from __future__ import annotations
@@ -123,30 +124,34 @@ class Clock:
         return statistics.median(b - a for a, b in zip(ends, ends[1:], strict=False))
 
 
-def measure(
-    workload: str,
-    mode: str,
-    batch: int,
-    device: torch.device,
-    run: Callable,
-    warmup: int,
-    repeats: int = 1,
-    segmentation: bool = True,
-) -> Row:
-    """``run(tick)`` does warmup + measured iterations and calls ``tick`` after each; ``repeats`` runs, the
-    fastest median kept (other processes only ever slow a run down) and the highest peak memory."""
-    seconds, peak, added = float("inf"), 0.0, 0.0
+@dataclass
+class Case:
+    """One row to measure: ``run(tick)`` does warm-up + measured iterations and calls ``tick`` after each."""
+
+    workload: str
+    mode: str
+    batch: int
+    run: Callable
+    segmentation: bool = True
+
+
+def measure(cases: list[Case], device: torch.device, warmup: int, repeats: int = 1) -> list[Row]:
+    """One row per case: ``repeats`` runs of each, round-robin, the fastest median kept (other processes only
+    ever slow a run down) and the highest peak memory. Round-robin, a slow phase of a shared machine slows one
+    run of every row of the comparison instead of all runs of one row, so the ratios stay put."""
+    seconds = [float("inf")] * len(cases)
+    peak, added = [0.0] * len(cases), [0.0] * len(cases)
     for _ in range(repeats):
-        memory, clock = PeakMemory(device), Clock(device, warmup)
-        memory.reset()
-        run(clock.tick)
-        run_peak = memory.peak()
-        seconds, peak, added = (
-            min(seconds, clock.median()),
-            max(peak, run_peak),
-            max(added, run_peak - memory.start_mib),
-        )
-    return Row(workload, mode, batch, seconds, peak, added, segmentation)
+        for i, case in enumerate(cases):
+            memory, clock = PeakMemory(device), Clock(device, warmup)
+            memory.reset()
+            case.run(clock.tick)
+            run_peak = memory.peak()
+            seconds[i], peak[i] = min(seconds[i], clock.median()), max(peak[i], run_peak)
+            added[i] = max(added[i], run_peak - memory.start_mib)
+    return [
+        Row(c.workload, c.mode, c.batch, seconds[i], peak[i], added[i], c.segmentation) for i, c in enumerate(cases)
+    ]
 
 
 # label -> overrides; the mask is at half the encoding resolution, as the original's 256 -> 512
@@ -189,16 +194,14 @@ def engine_rows(args, device: torch.device) -> list[Row]:
     for key in args.workloads:
         label, overrides = WORKLOADS[key]
         module, items = module_for(overrides, steps, device, max(args.batches))
-        rows.append(measure(label, LOOP, 1, device, loop(module, items[:1]), args.warmup, args.repeats))
-        for batch in args.batches:
-            rows.append(
-                measure(label, "engine", batch, device, engine(module, items[:batch]), args.warmup, args.repeats)
-            )
+        cases = [Case(label, LOOP, 1, loop(module, items[:1]))]
+        cases += [Case(label, "engine", batch, engine(module, items[:batch])) for batch in args.batches]
         if key == args.workloads[-1] and key.startswith("tiny_sd"):
             batch = max(args.batches)
             for mode, knob in KNOBS.items():
                 module, items = module_for([*overrides, *knob], steps, device, batch)
-                rows.append(measure(label, mode, batch, device, engine(module, items), args.warmup, args.repeats))
+                cases.append(Case(label, mode, batch, engine(module, items)))
+        rows += measure(cases, device, args.warmup, args.repeats)
     return rows
 
 
@@ -232,8 +235,11 @@ def bilateral_rows(args, device: torch.device, iterations: int = 40, measured: i
                 y.sum().backward()
                 tick()
 
-        for mode, run in (("kornia joint_bilateral_blur", theirs), ("ours (weights once, transposed backward)", ours)):
-            rows.append(measure(label, mode, batch, device, run, warmup=1, segmentation=False))
+        cases = [
+            Case(label, "kornia joint_bilateral_blur", batch, theirs, segmentation=False),
+            Case(label, "ours (weights once, transposed backward)", batch, ours, segmentation=False),
+        ]
+        rows += measure(cases, device, warmup=1)
     return rows
 
 
@@ -320,7 +326,7 @@ def full_rows(args, device: torch.device) -> list[Row]:
                     out.loss.sum().backward()
                     tick()
 
-            rows.append(measure(f"SD1.5 {SD15_RESOLUTION}px SDS step", mode, batch, device, step, args.full_warmup))
+            rows += measure([Case(f"SD1.5 {SD15_RESOLUTION}px SDS step", mode, batch, step)], device, args.full_warmup)
             print(format_table(rows).splitlines()[-1], flush=True)
     return rows
 
