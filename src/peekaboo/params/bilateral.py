@@ -93,8 +93,12 @@ def _repeat(x: torch.Tensor, taps: torch.Tensor, iterations: int, fused: bool) -
     copied between applications. ``fused``: one multiply over all k*k views and one sum per application (two
     kernels: what counts on a GPU); otherwise one multiply and k*k - 1 fused multiply-adds streaming through
     the cache, the CPU default: 40 applications at 256x256 took 2.8 ms against the fused 5.5 ms (and 12% less
-    than slicing a 2-D padded buffer). At the toy world's 32x32 the fused form is faster on a CPU too (2.0
-    instead of 2.6 ms per toy iteration); one rule for CPUs is kept, set by the sizes of real runs.
+    than slicing a 2-D padded buffer). Small masks are the exception (40 applications with k = 3, forward and
+    backward, on a 2-core AMD EPYC: fused / per tap 0.38 at 32x32, 0.54 for 8 masks at 32x32, 0.86 for 8 at
+    64x64, 1.24 for 8 at 96x96, 1.36 at 256x256), but the fused form sums in another order, and on the toy
+    world that rounding alone turned 2 of the 16 scenes of ``param=fourier_bilateral`` (mIoU 0.949 -> 0.865).
+    A rule on the batch's size would let a mask's rounding depend on how many masks share its batch, so CPUs
+    keep the per-tap form at every size.
     """
     n, c, h, w = x.shape
     k = taps.shape[2]
