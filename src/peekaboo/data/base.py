@@ -14,7 +14,7 @@ class Item:
     """One segmentation (or generation) problem.
 
     index:    position in the full, unfiltered dataset; the item's seed is ``cfg.seed + index`` so results
-              do not depend on batch size, device count or resumption.
+              do not depend on device count or resumption, nor on batch size beyond float rounding.
     item_id:  stable, filesystem-safe name; outputs go to ``<run dir>/items/<item_id>/``.
     image:    (3, R, R) float32 in [0, 1] at the working resolution R (None for text-only generation).
     prompts:  one or more prompts; each gets its own mask.
