@@ -59,8 +59,8 @@ def test_gradient_reaches_alpha_and_descending_raises_the_logit(tiny_clip):
     after = evaluate()
     gain = after.per_unit["clip_logit"] - before.per_unit["clip_logit"]
     assert torch.all(gain > 0), gain
-    # Both sides are differences of float32 values (a total of ~6000, logits of ~5): allow their rounding, a few
-    # ulps each, about 0.1% of a change of ~1.4 (the step is large enough for that to be a tight check).
+    # Both sides are differences of float32 values (a total of ~6000, logits of ~5): allow their rounding, four
+    # times two ulps of each, 0.8% of a change of ~1.4 (the larger step keeps that a tight check).
     ulp = torch.finfo(torch.float32).eps
     rounding = 2 * ulp * (float(before.total.detach().abs()) + 500.0 * float(before.per_unit["clip_logit"].abs().sum()))
     change = float((after.total - before.total).detach())

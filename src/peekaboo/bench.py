@@ -136,9 +136,9 @@ class Case:
 
 
 def measure(cases: list[Case], device: torch.device, warmup: int, repeats: int = 1) -> list[Row]:
-    """One row per case: ``repeats`` runs of each, round-robin, the fastest median kept (other processes only
-    ever slow a run down) and the highest peak memory. Round-robin, a slow phase of a shared machine slows one
-    run of every row of the comparison instead of all runs of one row, so the ratios stay put."""
+    """One row per case: ``repeats`` runs of each, the fastest median kept (other processes only ever slow a run
+    down) and the highest peak memory. The cases take turns, so a slow phase of a shared machine slows one run
+    of every row of the comparison instead of all runs of one row, and the ratios stay put."""
     seconds = [float("inf")] * len(cases)
     peak, added = [0.0] * len(cases), [0.0] * len(cases)
     for _ in range(repeats):
