@@ -74,3 +74,31 @@ def test_cli_stops_with_one_message_when_weights_are_missing(tmp_path):
     assert "Traceback" not in result.stderr
     assert not list((tmp_path / "run").rglob("result.json"))
     assert os.environ.get("HF_HUB_OFFLINE") == "1"  # tests never reach the network
+
+
+def test_vae_attention_is_explicit_for_bf16_on_cpu_and_gives_the_same_gradient(tiny_prior, peekaboo_cache):
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    def processors(prior):
+        return {type(p) for p in prior.vae.attn_processors.values()}
+
+    assert processors(tiny_prior) == {AttnProcessor2_0}  # fp32: level on a CPU, fused SDPA kept
+    prior = build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache), dtype="bf16", channels_last=True)
+    assert processors(prior) == {AttnProcessor}
+
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+    def encode_gradient(on):
+        x = images.clone().requires_grad_(True)
+        on.encode(x).mean.square().sum().backward()
+        return x.grad.double()
+
+    exact = encode_gradient(tiny_prior)  # fp32, same weights
+
+    def error(gradient):
+        return ((gradient - exact).norm() / exact.norm()).item()
+
+    explicit = error(encode_gradient(prior))
+    prior.vae.set_attn_processor(AttnProcessor2_0())
+    fused = error(encode_gradient(prior))
+    assert explicit < 1.25 * fused  # both are bf16's rounding through the encoder; the attention adds nothing

@@ -15,6 +15,7 @@ import torch
 
 from peekaboo.errors import ModelLoadError
 from peekaboo.priors.base import DiffusionPrior, LatentDistribution
+from peekaboo.priors.channels_last_norm import use_channels_last_group_norm
 
 
 class Precision(enum.Enum):
@@ -89,6 +90,18 @@ def load_error(
         f"could not load {what} '{path}' ({key}). Looked in {looked}. Fix: {fix}. "
         f"Cause: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
     )
+
+
+def vae_attention(device: torch.device, dtype: torch.dtype):
+    """The VAE's attention processor: explicit matrix products for bf16 on a CPU, fused SDPA elsewhere.
+
+    The encoder's one attention layer (4096 tokens of 512 channels at 512 px) takes the gradient every
+    iteration; on a CPU, bf16 matrix products beat SDPA's flash kernel there (forward + backward: 269 vs 456 ms
+    on a 2-core EPYC; gradients equal to 4e-4), while in fp32 the two are level (683 vs 700 ms).
+    """
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    return AttnProcessor() if device.type == "cpu" and dtype == torch.bfloat16 else AttnProcessor2_0()
 
 
 class StableDiffusionPrior(DiffusionPrior):
@@ -183,6 +196,8 @@ class StableDiffusionPrior(DiffusionPrior):
             if module is not None:
                 module.requires_grad_(False).eval()
         self.channels_last = channels_last
+        if channels_last:  # the VAE encoder is the only network peekaboo backpropagates through
+            use_channels_last_group_norm(self.vae)
         self.to(self.device)
         if compile:
             self.unet = torch.compile(self.unet)
@@ -194,6 +209,7 @@ class StableDiffusionPrior(DiffusionPrior):
             self.text_encoder.to(self.device)
         self.vae.to(self.device, memory_format=memory_format)  # already in self.dtype (loaded with torch_dtype)
         self.unet.to(self.device, memory_format=memory_format)
+        self.vae.set_attn_processor(vae_attention(self.device, self.dtype))
         return self
 
     def encode(self, images: torch.Tensor) -> LatentDistribution:
