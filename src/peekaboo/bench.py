@@ -371,7 +371,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args = parse(argv)
     quiet_libraries()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{os.cpu_count()} CPU cores"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:  # set on import of peekaboo unless given (see peekaboo/__init__.py)
+        name = f"{os.cpu_count()} CPU cores, huge pages {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE') == '1' else 'off'}"
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     print(
         f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
