@@ -373,8 +373,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     device = torch.device(args.device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-    else:  # set on import of peekaboo unless given (see peekaboo/__init__.py)
-        name = f"{os.cpu_count()} CPU cores, huge pages {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE') == '1' else 'off'}"
+    else:  # huge pages: set on import of peekaboo unless given (see peekaboo/__init__.py)
+        huge_pages = "on" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "off"
+        name = f"{os.cpu_count()} CPU cores, huge pages {huge_pages}"
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     print(
         f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
