@@ -52,6 +52,11 @@ def dog_image(tmp_path_factory) -> Path:
     return root
 
 
+def relative_error(value, reference) -> float:
+    """||value - reference|| / ||reference||, in float64 (gradients checked against a more exact computation)."""
+    return ((value.double() - reference.double()).norm() / reference.double().norm()).item()
+
+
 def compose(overrides: list[str]):
     """The job config as ``run.py`` would compose it (without running anything)."""
     from peekaboo.config.compose import compose as compose_job

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import relative_error
 from peekaboo.priors.channels_last_norm import MIN_PIXELS, ChannelsLastGroupNorm, use_channels_last_group_norm
 
 SIDE = 256  # MIN_PIXELS
@@ -31,10 +32,6 @@ def gradients(norm: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> tuple:
     out = norm(x)
     out.backward(grad)
     return out.detach(), x.grad, norm.weight.grad, norm.bias.grad, out.grad_fn
-
-
-def relative_error(a: torch.Tensor, reference: torch.Tensor) -> float:
-    return ((a.double() - reference).norm() / reference.norm()).item()
 
 
 @pytest.mark.parametrize("frozen", [True, False], ids=["frozen", "trainable"])

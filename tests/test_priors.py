@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import relative_error, run_cli
 from peekaboo.errors import ModelLoadError
 from peekaboo.priors.stable_diffusion import StableDiffusionPrior
 from peekaboo.priors.tiny_sd import build_tiny_sd, tiny_sd_directory
@@ -91,14 +91,10 @@ def test_vae_attention_is_explicit_for_bf16_on_cpu_and_gives_the_same_gradient(t
     def encode_gradient(on):
         x = images.clone().requires_grad_(True)
         on.encode(x).mean.square().sum().backward()
-        return x.grad.double()
+        return x.grad
 
     exact = encode_gradient(tiny_prior)  # fp32, same weights
-
-    def error(gradient):
-        return ((gradient - exact).norm() / exact.norm()).item()
-
-    explicit = error(encode_gradient(prior))
+    explicit = relative_error(encode_gradient(prior), exact)
     prior.vae.set_attn_processor(AttnProcessor2_0())
-    fused = error(encode_gradient(prior))
+    fused = relative_error(encode_gradient(prior), exact)
     assert explicit < 1.25 * fused  # both are bf16's rounding through the encoder; the attention adds nothing
