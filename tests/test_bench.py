@@ -21,7 +21,6 @@ def test_ratios_are_per_item_throughput_relative_to_the_workload_baseline():
 
 def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, peekaboo_cache):
     # a miniature "full-size" step: the same code path as --full with networks small enough for a test
-    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")  # what importing peekaboo sets unless told otherwise
     monkeypatch.setattr(bench, "SD15_RESOLUTION", 64)
     monkeypatch.setattr(bench, "SD15_TOKENS", 8)
     monkeypatch.setitem(bench.SD15_UNET, "block_out_channels", (32, 32, 64, 64))
@@ -65,5 +64,5 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
     ]
     assert all(r.seconds > 0 and r.peak_mib > 0 for r in rows)
     assert "| workload | mode | batch |" in out and "toy world, one mask, one background, 32x32:" in out
-    assert "bf16 + channels_last / fp32 =" in out and "CPU cores, huge pages on" in out
+    assert "bf16 + channels_last / fp32 =" in out and "CPU cores, freed memory " in out
     assert (tmp_path / "rows.json").read_text().count('"x_baseline"') == len(rows)

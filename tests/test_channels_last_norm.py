@@ -1,9 +1,5 @@
 """The NHWC GroupNorm backward: the same gradients as torch's, taken only where it is the faster one."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 from torch import nn
@@ -112,13 +108,3 @@ def test_channels_last_priors_get_it_in_the_vae_only(tiny_prior, peekaboo_cache)
     prior = build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache), dtype="bf16", channels_last=True)
     assert any(isinstance(m, ChannelsLastGroupNorm) for m in prior.vae.modules())
     assert not any(isinstance(m, ChannelsLastGroupNorm) for m in prior.unet.modules())
-
-
-@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
-def test_importing_peekaboo_puts_large_cpu_tensors_on_huge_pages_unless_told_not_to(given, expected):
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if given is not None:
-        env["THP_MEM_ALLOC_ENABLE"] = given
-    script = "import os, peekaboo; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected

@@ -92,11 +92,14 @@ class PeakMemory:
         return int(match.group(1)) / 1024 if match else float("nan")
 
     def reset(self) -> None:
+        from peekaboo.cpu_memory import release_freed_memory
+
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start_mib = torch.cuda.memory_allocated(self.device) / 2**20
             return
+        release_freed_memory()  # else memory kept from an earlier row counts towards this one's peak
         with contextlib.suppress(OSError):
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux)
         self.start_mib = self._status("VmRSS") if Path("/proc/self/status").exists() else float("nan")
@@ -366,6 +369,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
+    from peekaboo.cpu_memory import freed_memory_kept
     from peekaboo.pipeline import quiet_libraries
 
     args = parse(argv)
@@ -373,9 +377,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     device = torch.device(args.device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-    else:  # huge pages: set on import of peekaboo unless given (see peekaboo/__init__.py)
-        huge_pages = "on" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "off"
-        name = f"{os.cpu_count()} CPU cores, huge pages {huge_pages}"
+    else:  # set on import of peekaboo unless opted out (see peekaboo/cpu_memory.py)
+        memory = "kept for reuse" if freed_memory_kept() else "returned to the OS"
+        name = f"{os.cpu_count()} CPU cores, freed memory {memory}"
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     print(
         f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
