@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from peekaboo.cpu_memory import freed_memory_kept, release_freed_memory
+
 PAPER_ITERATIONS = 300
 LOOP = "one-item loop"
 
@@ -92,8 +94,6 @@ class PeakMemory:
         return int(match.group(1)) / 1024 if match else float("nan")
 
     def reset(self) -> None:
-        from peekaboo.cpu_memory import release_freed_memory
-
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -369,7 +369,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
-    from peekaboo.cpu_memory import freed_memory_kept
     from peekaboo.pipeline import quiet_libraries
 
     args = parse(argv)

@@ -18,6 +18,7 @@ variables ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or a ``glibc.ma
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 THRESHOLD = 1 << 30  # bytes: blocks below it come from the heap, and up to it may lie free at the heap's top
@@ -34,7 +35,9 @@ def user_malloc_settings() -> list[str]:
     return given
 
 
+@functools.cache
 def glibc() -> ctypes.CDLL | None:
+    """The process's C library if it is glibc (looked up once), else None."""
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):
             return None
