@@ -39,6 +39,7 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
             "--bilateral-size=16",
             "--full",
             "--full-iterations=1",
+            "--full-warmup=1",
             "--no-scene",
             f"--json={tmp_path / 'rows.json'}",
         ]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from peekaboo.priors.attention_processor import ProjectedAttention
+
 KINDS = {"attn1": "self", "attn2": "cross"}
 GROUPS = ("resolution", "layer")
 
@@ -124,68 +126,26 @@ def attend(
     return torch.cat(outputs, 1), maps
 
 
-class CaptureProcessor:
-    """A diffusers attention processor that computes the probabilities explicitly and records them.
-
-    Mirrors ``AttnProcessor2_0`` step by step (spatial/group norms, cross-attention norm, q/k norms, output
-    projection, residual, rescaling), so the layer's output is unchanged.
-    """
+class CaptureProcessor(ProjectedAttention):
+    """A diffusers attention processor that computes the probabilities explicitly and records them; the layer's
+    output is unchanged (``ProjectedAttention`` runs diffusers' steps around the product)."""
 
     def __init__(self, store: AttentionStore, layer: AttentionLayer, group: str, keep_heads: bool, max_elements: int):
         self.store, self.layer, self.keep_heads, self.max_elements = store, layer, keep_heads, max_elements
         self.key = layer.resolution if group == "resolution" else layer.name
 
-    def __call__(
-        self,
-        attn,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        *args,
-        **kwargs,
+    def attend(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        input_ndim = hidden_states.ndim
-        if input_ndim == 4:
-            batch, channel, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
-        batch, queries, _ = hidden_states.shape
+        queries = query.shape[2]
         if queries != self.layer.resolution**2:
             raise RuntimeError(
                 f"attention layer {self.layer.name} saw {queries} queries, expected {self.layer.resolution}^2: "
                 "the latent size passed to capture_attention does not match the UNet input"
             )
-        keys = queries if encoder_hidden_states is None else encoder_hidden_states.shape[1]
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, keys, batch)
-            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        query = attn.to_q(hidden_states)
-        if encoder_hidden_states is None:
-            encoder_hidden_states = hidden_states
-        elif attn.norm_cross:
-            encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
-        key = attn.to_k(encoder_hidden_states)
-        value = attn.to_v(encoder_hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query, key, value = (x.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for x in (query, key, value))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        out, maps = attend(query, key, value, attn.scale, attention_mask, self.keep_heads, self.max_elements)
+        out, maps = attend(query, key, value, scale, mask, self.keep_heads, self.max_elements)
         self.store.add(self.key, maps)
-        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if input_ndim == 4:
-            out = out.transpose(-1, -2).reshape(batch, channel, height, width)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return out
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import torch
 from peekaboo.errors import ModelLoadError
 from peekaboo.priors.base import DiffusionPrior, LatentDistribution
 from peekaboo.priors.channels_last_norm import use_channels_last_group_norm
+from peekaboo.priors.cpu_attention import BlockedAttention, blocked_attention_pays
 
 
 class Precision(enum.Enum):
@@ -26,6 +27,28 @@ class Precision(enum.Enum):
     @property
     def dtype(self) -> torch.dtype:
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.value]
+
+
+class Attention(enum.Enum):
+    """The UNet's attention processor (the VAE's is chosen by ``vae_attention``)."""
+
+    auto = "auto"  # SDPA, except bf16 inference on a CPU with AVX512-BF16 and without AMX: ``BlockedAttention``
+    sdpa = "sdpa"  # torch's scaled_dot_product_attention everywhere
+    default = "default"  # whatever diffusers installed
+
+
+def unet_attention(choice: Attention, device: torch.device, dtype: torch.dtype, compiled: bool):
+    """The processor ``choice`` gives on this device and dtype; None leaves diffusers' own.
+
+    ``auto`` keeps SDPA under ``torch.compile``, which would unroll the blocked loops into its graph.
+    """
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    if choice is Attention.default:
+        return None
+    if choice is Attention.auto and not compiled and blocked_attention_pays(device, dtype):
+        return BlockedAttention()
+    return AttnProcessor2_0()
 
 
 @dataclass
@@ -41,7 +64,7 @@ class StableDiffusionConfig:
     local_files_only: bool = False  # also forced by HF_HUB_OFFLINE=1
     dtype: Precision = Precision.fp32  # compute dtype of the frozen networks; optimised parameters stay fp32
     channels_last: bool = False
-    attention: str = "sdpa"  # "sdpa" (torch scaled_dot_product_attention) or "default" (diffusers' choice)
+    attention: Attention = Attention.auto  # the UNet's attention processor (see Attention)
     compile: bool = False  # torch.compile the UNet
     resolution: int = 512  # pixel size the VAE encodes (composites are resized to it)
 
@@ -117,7 +140,7 @@ class StableDiffusionPrior(DiffusionPrior):
         local_files_only: bool = False,
         dtype: Precision | str = Precision.fp32,
         channels_last: bool = False,
-        attention: str = "sdpa",
+        attention: Attention | str = Attention.auto,
         compile: bool = False,
         resolution: int = 512,
         device: str | torch.device = "cpu",
@@ -152,7 +175,7 @@ class StableDiffusionPrior(DiffusionPrior):
         tokenizer=None,
         dtype: Precision | str = Precision.fp32,
         channels_last: bool = False,
-        attention: str = "sdpa",
+        attention: Attention | str = Attention.auto,
         compile: bool = False,
         resolution: int = 512,
         device: str | torch.device = "cpu",
@@ -173,7 +196,7 @@ class StableDiffusionPrior(DiffusionPrior):
         alphas_cumprod: torch.Tensor,
         precision: Precision,
         channels_last: bool,
-        attention: str,
+        attention: Attention | str,
         compile: bool,
         resolution: int,
         device: str | torch.device,
@@ -187,12 +210,12 @@ class StableDiffusionPrior(DiffusionPrior):
         self.latent_shape = (self.vae.config.latent_channels, resolution // factor, resolution // factor)
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.alphas_cumprod = alphas_cumprod.to(torch.float32)
-        if attention == "sdpa":
-            from diffusers.models.attention_processor import AttnProcessor2_0
-
-            self.unet.set_attn_processor(AttnProcessor2_0())
-        elif attention != "default":
-            raise ValueError(f"model.attention must be 'sdpa' or 'default', got {attention!r}")
+        try:
+            self.attention = Attention(getattr(attention, "value", attention))
+        except ValueError:
+            choices = ", ".join(a.value for a in Attention)
+            raise ValueError(f"model.attention must be one of {choices}, got {attention!r}") from None
+        self.compiled = compile
         for module in (self.text_encoder, self.vae, self.unet):
             if module is not None:
                 module.requires_grad_(False).eval()
@@ -211,6 +234,10 @@ class StableDiffusionPrior(DiffusionPrior):
         self.vae.to(self.device, memory_format=memory_format)  # already in self.dtype (loaded with torch_dtype)
         self.unet.to(self.device, memory_format=memory_format)
         self.vae.set_attn_processor(vae_attention(self.device, self.dtype))
+        processor = unet_attention(self.attention, self.device, self.dtype, self.compiled)
+        installed = {type(p) for p in self.unet.attn_processors.values()}
+        if processor is not None and installed != {type(processor)}:  # a new object would recompile a compiled UNet
+            self.unet.set_attn_processor(processor)
         return self
 
     def encode(self, images: torch.Tensor) -> LatentDistribution:
