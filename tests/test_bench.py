@@ -30,6 +30,7 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
     monkeypatch.setitem(bench.SD15_VAE, "block_out_channels", (8, 16, 16, 16))
     monkeypatch.setitem(bench.SD15_VAE, "norm_num_groups", 8)
     monkeypatch.setitem(bench.SD15_VAE, "layers_per_block", 1)
+    monkeypatch.setattr(bench, "ATTENTION_SHAPE", (2, 2, 64, 8))
     rows = bench.main(
         [
             "--workloads=toy,tiny_sd64",
@@ -57,6 +58,11 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
         "kornia joint_bilateral_blur",
         "ours (weights once, transposed backward)",
     ] * 2
+    assert [r.mode for r in rows if r.workload.startswith("attention")] == [
+        "SDPA fp32",
+        "SDPA bf16",
+        "blocked bf16 (model.attention=auto)",
+    ]
     assert [r.mode for r in rows if r.workload.startswith("SD1.5")] == [
         "fp32",
         "bf16 + channels_last",

@@ -12,11 +12,12 @@ runs, since other processes only ever slow a run down; a workload's rows take tu
 while the row ran (CPU: the process's resident high-water mark, reset per run through
 ``/proc/self/clear_refs``; CUDA: ``max_memory_allocated``), and ``x baseline``: per-item throughput
 relative to the workload's first row, (a). Extra rows: the cost knobs on the largest tiny_sd workload,
-and our bilateral operator against ``kornia``'s joint bilateral blur (40 applications, forward and
-backward). ``--full`` adds one full-size SD1.5 step (VAE encode with gradient at 512, one batched
-cond/uncond UNet call on 64x64 latents, backward into the composite) built from the SD1.5 configs with
-random weights, in fp32 and in bf16 + channels_last; ``img/h`` is images per hour at the paper's 300
-iterations.
+our bilateral operator against ``kornia``'s joint bilateral blur (40 applications, forward and
+backward), and SD1.5's largest self-attention layer (4096 tokens, 8 heads of 40, cond + uncond) through
+SDPA in fp32 and bf16 and, on a CPU, our blocked bf16 attention. ``--full`` adds one full-size SD1.5 step
+(VAE encode with gradient at 512, one batched cond/uncond UNet call on 64x64 latents, backward into the
+composite) built from the SD1.5 configs with random weights, in fp32 and in bf16 + channels_last;
+``img/h`` is images per hour at the paper's 300 iterations.
 """
 
 from __future__ import annotations
@@ -246,6 +247,43 @@ def bilateral_rows(args, device: torch.device, iterations: int = 40, measured: i
     return rows
 
 
+ATTENTION_SHAPE = (2, 8, 4096, 40)  # SD1.5's largest self-attention: cond + uncond, 8 heads of 40, 64x64 tokens
+
+
+def attention_rows(args, device: torch.device, measured: int = 3) -> list[Row]:
+    """SD1.5's largest self-attention layer (inference): SDPA in fp32 and bf16, and on a CPU our blocked bf16."""
+    from peekaboo.priors.cpu_attention import attend_in_blocks
+
+    _, heads, tokens, dim = ATTENTION_SHAPE
+    label = f"attention {tokens} tokens, {heads}x{dim} heads, cond+uncond"
+    generator = torch.Generator(device).manual_seed(0)
+    q, k, v = (torch.randn(ATTENTION_SHAPE, device=device, generator=generator) for _ in range(3))
+
+    def timed(attend, dtype):
+        inputs = [t.to(dtype) for t in (q, k, v)]
+
+        def run(tick):
+            with torch.no_grad():
+                for _ in range(1 + measured):
+                    attend(*inputs)
+                    tick()
+
+        return run
+
+    def blocked(q, k, v):
+        return attend_in_blocks(q, k, v, dim**-0.5)
+
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    cases = [
+        Case(label, "SDPA fp32", 1, timed(sdpa, torch.float32), segmentation=False),
+        Case(label, "SDPA bf16", 1, timed(sdpa, torch.bfloat16), segmentation=False),
+    ]
+    if device.type == "cpu":
+        ours = timed(blocked, torch.bfloat16)
+        cases.append(Case(label, "blocked bf16 (model.attention=auto)", 1, ours, segmentation=False))
+    return measure(cases, device, warmup=1, repeats=args.repeats)
+
+
 SD15_UNET = dict(
     sample_size=64,
     in_channels=4,
@@ -360,6 +398,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-bilateral", dest="bilateral", action="store_false")
     parser.add_argument("--bilateral-size", type=int, default=256, help="mask size of the bilateral rows (256)")
+    parser.add_argument("--no-attention", dest="attention", action="store_false", help="skip the attention rows")
     parser.add_argument("--no-scene", dest="scene", action="store_false", help="skip the toy scene timing")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
@@ -396,6 +435,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     rows = engine_rows(args, device)
     if args.bilateral:
         rows += bilateral_rows(args, device)
+    if args.attention:
+        rows += attention_rows(args, device)
     if rows:
         print(format_table(rows), flush=True)
     toy = [r for r in rows if r.workload == WORKLOADS["toy"][0] and r.mode == "engine" and r.batch == 1]
