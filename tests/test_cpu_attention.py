@@ -81,9 +81,10 @@ def test_bf16_unet_with_blocked_attention_matches_sdpa(monkeypatch, tiny_prior, 
     monkeypatch.setattr(stable_diffusion, "blocked_attention_pays", lambda device, dtype: True)
     prior = build_tiny_sd(seed=0, cache_dir=str(peekaboo_cache), dtype="bf16", channels_last=True)
     assert {type(p) for p in prior.unet.attn_processors.values()} == {BlockedAttention}
-    installed = dict(prior.unet.attn_processors)
+    installed = {net: dict(net.attn_processors) for net in (prior.unet, prior.vae)}
     prior.to("cpu")  # moving keeps the processors (a compiled UNet would recompile for new objects)
-    assert all(prior.unet.attn_processors[name] is processor for name, processor in installed.items())
+    for net, processors in installed.items():
+        assert all(net.attn_processors[name] is processor for name, processor in processors.items())
     generator = torch.Generator().manual_seed(0)
     noisy = torch.randn(2, *prior.latent_shape, generator=generator)
     timesteps = torch.tensor([300, 700])

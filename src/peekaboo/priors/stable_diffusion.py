@@ -128,6 +128,13 @@ def vae_attention(device: torch.device, dtype: torch.dtype):
     return AttnProcessor() if device.type == "cpu" and dtype == torch.bfloat16 else AttnProcessor2_0()
 
 
+def install_attention(module, processor) -> None:
+    """Put ``processor`` on every attention layer of ``module`` unless that type is already on all of them (None:
+    leave them): moving a prior then keeps its processors, and a compiled UNet is not recompiled for new objects."""
+    if processor is not None and {type(p) for p in module.attn_processors.values()} != {type(processor)}:
+        module.set_attn_processor(processor)
+
+
 class StableDiffusionPrior(DiffusionPrior):
     """VAE + CLIP text encoder + UNet + DDPM schedule of a Stable Diffusion checkpoint, frozen."""
 
@@ -233,11 +240,8 @@ class StableDiffusionPrior(DiffusionPrior):
             self.text_encoder.to(self.device)
         self.vae.to(self.device, memory_format=memory_format)  # already in self.dtype (loaded with torch_dtype)
         self.unet.to(self.device, memory_format=memory_format)
-        self.vae.set_attn_processor(vae_attention(self.device, self.dtype))
-        processor = unet_attention(self.attention, self.device, self.dtype, self.compiled)
-        installed = {type(p) for p in self.unet.attn_processors.values()}
-        if processor is not None and installed != {type(processor)}:  # a new object would recompile a compiled UNet
-            self.unet.set_attn_processor(processor)
+        install_attention(self.vae, vae_attention(self.device, self.dtype))
+        install_attention(self.unet, unet_attention(self.attention, self.device, self.dtype, self.compiled))
         return self
 
     def encode(self, images: torch.Tensor) -> LatentDistribution:
