@@ -30,16 +30,16 @@ test-full: $(STAMP) ## every test, including the slow quality floors
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: $(STAMP) ## throughput benchmark: one-item loop vs batched engine (tiny_sd, toy world), ratios
-	$(PY) -m peekaboo.bench
+	$(PY) -m benchmarks.bench
 
 bench-full: $(STAMP) ## also time one full-size SD1.5 step built from configs (fp32 vs bf16)
-	$(PY) -m peekaboo.bench --full
+	$(PY) -m benchmarks.bench --full
 
 lint: $(STAMP) ## ruff
-	$(PY) -m ruff check src tests experiments run.py
+	$(PY) -m ruff check src tests experiments benchmarks run.py
 
 format: $(STAMP) ## ruff autofix
-	$(PY) -m ruff check --fix src tests experiments run.py
+	$(PY) -m ruff check --fix src tests experiments benchmarks run.py
 
 clean: ## remove caches and outputs (keeps .venv)
 	rm -rf outputs/* multirun .pytest_cache .ruff_cache wandb

@@ -24,17 +24,17 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image, ImageSequence
 
+from experiments.figures import Curve, Panel, Plot, panel_figure, panels_and_plots_figure
+from experiments.tables import TABLES, job_variant, table_markdown, table_rows
 from peekaboo.config.build import build
-from peekaboo.convergence import describe_settling, settling_iteration
 from peekaboo.data.base import Item
 from peekaboo.data.subset import select_items
 from peekaboo.errors import DataError
-from peekaboo.figures import Curve, Panel, Plot, panel_figure, panels_and_plots_figure
+from peekaboo.evaluation.convergence import describe_settling, settling_iteration
+from peekaboo.evaluation.results import item_dir
 from peekaboo.io.atomic import write_json, write_text
 from peekaboo.io.images import overlay, resize_map, split_grid, to_uint8_image
 from peekaboo.io.tables import csv_text, markdown_table
-from peekaboo.paper import TABLES, job_variant, table_markdown, table_rows
-from peekaboo.results import item_dir
 from peekaboo.sweep import Job, find_jobs
 
 
@@ -121,7 +121,7 @@ def fig_implicit_vs_pixel(
 ) -> list[Path]:
     """Implicit vs pixel parametrization (appendix B.2): frames of each job for the first ``max_items`` prompts, one
     pixel-variance plot per job (every prompt's curve, and their mean), and when each curve settles
-    (``peekaboo.convergence.settling_iteration``): fig_implicit_vs_pixel.png, .md and .json."""
+    (``peekaboo.evaluation.convergence.settling_iteration``): fig_implicit_vs_pixel.png, .md and .json."""
     jobs = completed(directory)
     kinds = {job.name: parametrization_kind(job) for job in jobs}
     labels = {job.name: f"{kinds[job.name]} ({job.config().param.name})" for job in jobs}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from peekaboo.attention import attention_layers, capture_attention
+from peekaboo.baselines.attention import attention_layers, capture_attention
 
 
 @pytest.fixture(scope="module")

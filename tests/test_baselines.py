@@ -8,7 +8,7 @@ from peekaboo.baselines.attn_gmm import gmm_mask, gmm_threshold
 from peekaboo.baselines.base import ddim_timesteps, prompt_tokens
 from peekaboo.baselines.diffseg import aggregate_self_attention, anchor_grid, merge_attention, symmetric_kl
 from peekaboo.errors import DataError
-from peekaboo.metrics import hungarian_counts, hungarian_scores
+from peekaboo.evaluation.metrics import hungarian_counts, hungarian_scores
 from peekaboo.tasks.labels import compact, label_map
 
 

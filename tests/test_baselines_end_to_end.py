@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import compose, run_cli, write_cocostuff_layout
+from experiments.tables import TABLES
 from peekaboo.baselines.attn_gmm import gmm_mask
 from peekaboo.cli import sweep_objective
 from peekaboo.config.validate import validate
@@ -15,7 +16,6 @@ from peekaboo.data.cocostuff import COARSE_NAMES
 from peekaboo.data.image import ImageDataset
 from peekaboo.errors import ConfigError
 from peekaboo.io.images import resize_map
-from peekaboo.paper import TABLES
 
 COMMON = ["model=tiny_sd", "trainer.enable_progress_bar=false"]
 

@@ -10,7 +10,7 @@ import torch
 
 from conftest import module_and_items
 from peekaboo.engine.random import UnitRandom
-from peekaboo.metrics import score_alpha
+from peekaboo.evaluation.metrics import score_alpha
 
 PARAMS = ["raster", "raster_bilateral", "fourier", "fourier_bilateral"]
 

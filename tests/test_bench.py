@@ -2,7 +2,7 @@
 
 import pytest
 
-from peekaboo import bench
+from benchmarks import bench
 
 
 def test_ratios_are_per_item_throughput_relative_to_the_workload_baseline():

@@ -7,7 +7,7 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
 from peekaboo.errors import ModelLoadError
 from peekaboo.guidance.clip import ClipGuidance
-from peekaboo.objective import PeekabooObjective
+from peekaboo.guidance.objective import PeekabooObjective
 from peekaboo.params.parametrization import Parametrization
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from peekaboo.convergence import describe_settling, settling_iteration
+from peekaboo.evaluation.convergence import describe_settling, settling_iteration
 
 
 def test_monotone_approach_settles_where_it_enters_the_band():

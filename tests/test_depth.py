@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from peekaboo.depth import DepthGuide, depth_guide, normalize_depth
 from peekaboo.errors import ModelLoadError
+from peekaboo.guides.depth import DepthGuide, depth_guide, normalize_depth
 from peekaboo.params.bilateral import bilateral_weights
 
 CENTRE, RIGHT = 4, 5  # offsets (dy, dx) = (0, 0) and (0, +1) in the 3x3 row-major neighbourhood

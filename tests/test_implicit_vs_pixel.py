@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from conftest import run_cli
-from peekaboo.convergence import settling_iteration
 from peekaboo.engine.optimize import optimize
 from peekaboo.engine.random import UnitRandom
-from peekaboo.objective import ObjectiveOutput
+from peekaboo.evaluation.convergence import settling_iteration
+from peekaboo.guidance.objective import ObjectiveOutput
 from peekaboo.params.parametrization import Parametrization
 from peekaboo.tasks.base import history_csv
 from peekaboo.tasks.rgba import RGBAScene

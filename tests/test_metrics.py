@@ -11,7 +11,7 @@ from PIL import Image
 
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
-from peekaboo.metrics import (
+from peekaboo.evaluation.metrics import (
     TUNED_NOTE,
     best_threshold,
     intersection_union,
@@ -20,8 +20,8 @@ from peekaboo.metrics import (
     summarize,
     sweep_counts,
 )
-from peekaboo.postprocess import PostprocessConfig, disk
-from peekaboo.results import aggregate, write_item
+from peekaboo.evaluation.postprocess import PostprocessConfig, disk
+from peekaboo.evaluation.results import aggregate, write_item
 from peekaboo.tasks.base import Unit
 from peekaboo.tasks.segment import SegmentTask
 

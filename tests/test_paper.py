@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import ROOT, compose, run_cli
 from experiments.paper import fig_timelapse, fig_variants
-from peekaboo.paper import TABLES, short
+from experiments.tables import TABLES, short
 
 QUICK = [
     "model=toy",

@@ -6,7 +6,7 @@ import pytest
 from conftest import write_cocostuff_layout
 from peekaboo.data.cocostuff import COARSE_NAMES, CocoStuff27Dataset, fine_to_coarse_table
 from peekaboo.errors import DataError
-from peekaboo.metrics import hungarian_counts, hungarian_scores, summarize_hungarian
+from peekaboo.evaluation.metrics import hungarian_counts, hungarian_scores, summarize_hungarian
 
 GT = np.array(
     [

@@ -11,9 +11,9 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
+from peekaboo.evaluation.results import item_dir, read_result
 from peekaboo.io.images import overlay, to_uint8_image
 from peekaboo.io.tables import columns_of
-from peekaboo.results import item_dir, read_result
 from peekaboo.tasks.base import ItemArtifacts
 
 

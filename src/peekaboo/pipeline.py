@@ -115,11 +115,11 @@ def check_launcher(trainer) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
+    from peekaboo.evaluation.reports import contact_sheet, format_table
+    from peekaboo.evaluation.results import collect
     from peekaboo.lightning.datamodule import ItemDataModule
     from peekaboo.lightning.writer import ItemWriter
     from peekaboo.loggers import WandbItemLogger, log_run_results
-    from peekaboo.reports import contact_sheet, format_table
-    from peekaboo.results import collect
 
     validate(cfg)
     quiet_libraries()

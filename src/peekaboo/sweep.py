@@ -25,10 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.resolvers import register_resolvers
 from peekaboo.errors import DataError, PeekabooError
+from peekaboo.evaluation.metrics import PRECISION_LEVELS, TUNED_NOTE
+from peekaboo.evaluation.results import item_dir, read_result
 from peekaboo.io.atomic import write_text
 from peekaboo.io.tables import csv_text, markdown_table
-from peekaboo.metrics import PRECISION_LEVELS, TUNED_NOTE
-from peekaboo.results import item_dir, read_result
 
 log = logging.getLogger("peekaboo")
 

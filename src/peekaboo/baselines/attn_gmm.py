@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from scipy.ndimage import uniform_filter
 
-from peekaboo.attention import capture_attention
+from peekaboo.baselines.attention import capture_attention
 from peekaboo.baselines.base import PromptedBaseline, ddim_timesteps
 from peekaboo.data.base import Item
 from peekaboo.engine.random import UnitRandom

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from peekaboo.attention import attention_layers, capture_attention
+from peekaboo.baselines.attention import attention_layers, capture_attention
 from peekaboo.baselines.base import PromptedBaseline
 from peekaboo.data.base import Item
 from peekaboo.engine.random import UnitRandom

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from peekaboo.attention import capture_attention
+from peekaboo.baselines.attention import capture_attention
 from peekaboo.baselines.base import AttentionBaseline
 from peekaboo.data.base import Item
 from peekaboo.errors import ConfigError

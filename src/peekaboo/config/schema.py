@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from peekaboo.objective import LossConfig
+from peekaboo.guidance.objective import LossConfig
 from peekaboo.params.parametrization import ParamConfig
 
 

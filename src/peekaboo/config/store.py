@@ -22,8 +22,8 @@ from peekaboo.data.prompts import PromptsDataConfig
 from peekaboo.data.refcoco import RefCOCODataConfig
 from peekaboo.data.toy import ToyDataConfig
 from peekaboo.data.voc_c import VOCCDataConfig
-from peekaboo.depth import DepthGuideConfig
-from peekaboo.guides import RGBGuideConfig
+from peekaboo.guides.depth import DepthGuideConfig
+from peekaboo.guides.rgb import RGBGuideConfig
 from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
 from peekaboo.optim import AdamConfig, SGDConfig
 from peekaboo.priors.stable_diffusion import StableDiffusionConfig

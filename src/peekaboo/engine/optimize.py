@@ -15,7 +15,7 @@ import torch
 
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Scene
-from peekaboo.objective import PeekabooObjective
+from peekaboo.guidance.objective import PeekabooObjective
 
 OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
 Conditioning = torch.Tensor | Mapping[str, torch.Tensor]

@@ -19,7 +19,7 @@ import torch
 from peekaboo.engine.optimize import Conditioning, OptimizerFactory, per_sample
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Scene
-from peekaboo.objective import PeekabooObjective
+from peekaboo.guidance.objective import PeekabooObjective
 
 
 def optimize_one_at_a_time(

@@ -8,7 +8,7 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from peekaboo.data.base import collate_items
-from peekaboo.results import is_complete, item_dir
+from peekaboo.evaluation.results import is_complete, item_dir
 
 
 def item_ids(dataset: Dataset) -> list[str]:
@@ -17,7 +17,7 @@ def item_ids(dataset: Dataset) -> list[str]:
 
 
 class ItemDataModule(LightningDataModule):
-    """``resume``: skip items whose result.json is complete for this configuration (see ``peekaboo.results``)."""
+    """``resume``: skip items whose result.json is complete for this configuration (``peekaboo.evaluation.results``)."""
 
     def __init__(
         self,

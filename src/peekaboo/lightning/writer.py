@@ -7,7 +7,7 @@ from typing import Any
 
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from peekaboo.results import aggregate, item_dir, write_item
+from peekaboo.evaluation.results import aggregate, item_dir, write_item
 from peekaboo.tasks.base import ItemArtifacts
 
 

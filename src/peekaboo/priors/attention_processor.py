@@ -2,7 +2,7 @@
 
 Two processors need diffusers' projections, norms and residuals exactly as ``AttnProcessor2_0`` runs them but
 their own product ``softmax(q k^T * scale) v``: the capture of attention probabilities for the baselines
-(``peekaboo.attention``) and bf16 attention on a CPU (``peekaboo.priors.cpu_attention``). They subclass
+(``peekaboo.baselines.attention``) and bf16 attention on a CPU (``peekaboo.priors.cpu_attention``). They subclass
 ``ProjectedAttention`` and implement ``attend``.
 """
 

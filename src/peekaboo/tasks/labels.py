@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from peekaboo.data.base import Item
+from peekaboo.evaluation.metrics import hungarian_counts, hungarian_scores
 from peekaboo.io.images import label_overlay, label_png, png_bytes, to_uint8_image
-from peekaboo.metrics import hungarian_counts, hungarian_scores
 from peekaboo.tasks.base import ItemArtifacts, item_record
 
 

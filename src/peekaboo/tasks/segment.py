@@ -15,9 +15,9 @@ from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
+from peekaboo.evaluation.metrics import SWEEP_LEVELS, score_alpha
+from peekaboo.evaluation.postprocess import PostprocessConfig
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
-from peekaboo.metrics import SWEEP_LEVELS, score_alpha
-from peekaboo.postprocess import PostprocessConfig
 from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings, units_of
 
 

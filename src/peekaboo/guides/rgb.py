@@ -1,4 +1,4 @@
-"""Guide maps for the bilateral filter: what "similar pixels" means (RGB here; depth in ``peekaboo.depth``)."""
+"""Guide maps for the bilateral filter: what "similar pixels" means (RGB here; depth in ``peekaboo.guides.depth``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from peekaboo.data.base import Item
 class RGBGuideConfig:
     """Schema of ``guidance_map=rgb``."""
 
-    _target_: str = "peekaboo.guides.RGBGuide"
+    _target_: str = "peekaboo.guides.rgb.RGBGuide"
     name: str = "rgb"
     rgb_scale: float = 1.0
 

@@ -25,7 +25,7 @@ from peekaboo.schedules import Schedule
 class LossConfig:
     """Schema of the ``loss`` group: which guidance terms are on, and the alpha penalty."""
 
-    _target_: str = "peekaboo.objective.PeekabooObjective"
+    _target_: str = "peekaboo.guidance.objective.PeekabooObjective"
     name: str = "sds"
     lambda_alpha: Any = 0.05  # schedule; multiplies alpha.sum() (a sum over pixels, as the original)
     n_backgrounds: int = 1  # SDS samples (random backgrounds) per unit and iteration, summed

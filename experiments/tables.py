@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from peekaboo.metrics import PRECISION_LEVELS
+from peekaboo.evaluation.metrics import PRECISION_LEVELS
 from peekaboo.sweep import Job
 
 COLUMNS = (*(f"Prec@{p}" for p in PRECISION_LEVELS), "mIoU")

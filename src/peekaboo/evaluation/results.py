@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from peekaboo.evaluation.metrics import TUNED_NOTE, best_threshold, summarize, summarize_hungarian
 from peekaboo.io.atomic import remove_stale_temporaries, write_bytes, write_json, write_text
 from peekaboo.io.tables import csv_text
-from peekaboo.metrics import TUNED_NOTE, best_threshold, summarize, summarize_hungarian
 
 RESULT = "result.json"
 

@@ -1,4 +1,4 @@
-"""``make bench`` (``python -m peekaboo.bench``): throughput of the original's loop vs the batched engine.
+"""``make bench`` (``python -m benchmarks.bench``): throughput of the original's loop vs the batched engine.
 
 For each workload (the toy world at 32 px; tiny_sd encoding at 64 and at 128 px, the mask at half that size as
 the original's 256 -> 512), with the paper's main parametrization (RGB bilateral):
@@ -381,7 +381,7 @@ def toy_scene_seconds(device: torch.device) -> tuple[float, int]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m peekaboo.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also time one full-size SD1.5 step (random weights)")
     parser.add_argument("--batches", default="1,4,8", help="engine batch sizes (default 1,4,8)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"among {', '.join(WORKLOADS)}")

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from peekaboo.evaluation.results import item_dir
 from peekaboo.io.atomic import write_bytes
 from peekaboo.io.images import fit, grid, png_bytes, to_uint8_image
-from peekaboo.results import item_dir
 
 
 def format_table(records: list[dict[str, Any]], metrics: dict[str, Any], max_rows: int) -> str:

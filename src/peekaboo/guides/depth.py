@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from peekaboo.data.base import Item
 from peekaboo.errors import ModelLoadError
-from peekaboo.guides import RGBGuide
+from peekaboo.guides.rgb import RGBGuide
 from peekaboo.io.atomic import write_bytes
 from peekaboo.priors.stable_diffusion import Precision, load_error, offline_requested
 from peekaboo.tiny import cache_root, cached_build, save_image_processor_config
@@ -39,7 +39,7 @@ class DepthNormalization(enum.Enum):
 class DepthGuideConfig:
     """Schema of ``guidance_map=depth``."""
 
-    _target_: str = "peekaboo.depth.DepthGuide"
+    _target_: str = "peekaboo.guides.depth.DepthGuide"
     name: str = "depth"
     path: str = "Intel/dpt-large"  # hub id or local directory of a DPTForDepthEstimation checkpoint
     revision: str | None = None

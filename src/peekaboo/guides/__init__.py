@@ -1,0 +1,1 @@
+"""Guide maps for the bilateral filter: what "similar pixels" means (RGB, depth)."""
