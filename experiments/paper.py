@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageSequence
 
 from experiments.figures import Curve, Panel, Plot, panel_figure, panels_and_plots_figure
-from experiments.tables import TABLES, job_variant, table_markdown, table_rows
+from experiments.tables import TABLES, job_row, table_markdown, table_rows
 from peekaboo.config.build import build
 from peekaboo.data.base import Item
 from peekaboo.data.subset import select_items
@@ -79,7 +79,7 @@ def fig_lambda_alpha(directory: Path, max_items: int = 4) -> list[Path]:
 def fig_variants(directory: Path, max_items: int = 1) -> list[Path]:
     """Per item two rows: image and each variant's overlay; ground truth and each variant's alpha."""
     jobs = completed(directory)
-    labels = [job_variant(job) or job.name for job in jobs]
+    labels = [job_row(job) or job.name for job in jobs]
     rows = []
     for item in shared_items(jobs, max_items):
         image, truth = item_panels(item)

@@ -1,6 +1,6 @@
 """The paper's Tables 1 and 2 as data, and our numbers formatted beside them.
 
-Rows are matched to jobs by the job's ``variant`` choice (``conf/variant/<name>.yaml``), or its ``param`` choice
+Rows are matched to jobs by the job's ``row`` choice (``conf/row/<name>.yaml``), or its ``param`` choice
 when it has none. Rows the sweep did not run are listed with the paper's numbers only; jobs that match no row
 are appended as extra rows. The paper reports the best threshold of a sweep, so ours is given twice: at the fixed
 threshold and at the best threshold (tuned on the test set, like the paper's).
@@ -21,7 +21,7 @@ COLUMNS = (*(f"Prec@{p}" for p in PRECISION_LEVELS), "mIoU")
 class PaperRow:
     kind: str  # "Baselines" or "Peekaboo Variants (ours)", as printed
     method: str  # the paper's name
-    variant: str  # our variant or method name that reproduces it
+    row: str  # our row (conf/row/) or param name that reproduces it
     numbers: tuple[float, float, float, float, float]  # Prec@0.2, 0.4, 0.6, 0.8, mIoU
 
 
@@ -67,7 +67,7 @@ TABLES = {
 }
 
 
-# Rows this framework adds to both tables: the training-free attention baselines (conf/variant/<name>.yaml).
+# Rows this framework adds to both tables: the training-free attention baselines (conf/row/<name>.yaml).
 EXTRA = "Baselines (not in the paper)"
 EXTRA_ROWS = {
     "attn_gmm": "Attention + GMM (concept distillation)",
@@ -75,8 +75,8 @@ EXTRA_ROWS = {
 }
 
 
-def job_variant(job: Job) -> str | None:
-    return job.choices.get("variant") or job.choices.get("param")
+def job_row(job: Job) -> str | None:
+    return job.choices.get("row") or job.choices.get("param")
 
 
 def short(value: float | None) -> str:
@@ -90,20 +90,20 @@ def short(value: float | None) -> str:
 def table_rows(table: PaperTable, jobs: list[Job]) -> list[dict[str, Any]]:
     """One row per paper row (with every job that ran it) and per unmatched job: ours (fixed and best threshold)
     and the paper's numbers."""
-    by_variant: dict[str | None, list[Job]] = {}
+    by_row: dict[str | None, list[Job]] = {}
     for job in jobs:
-        by_variant.setdefault(job_variant(job), []).append(job)
-    known = {row.variant for row in table.rows}
-    entries = [(row, job) for row in table.rows for job in by_variant.get(row.variant) or [None]]
-    entries += [(None, job) for job in jobs if job_variant(job) not in known]
+        by_row.setdefault(job_row(job), []).append(job)
+    known = {row.row for row in table.rows}
+    entries = [(row, job) for row in table.rows for job in by_row.get(row.row) or [None]]
+    entries += [(None, job) for job in jobs if job_row(job) not in known]
     rows = []
     for paper, job in entries:
         metrics = (job.metrics or {}) if job else {}
         best = metrics.get("best_threshold") or {}
         row: dict[str, Any] = {
-            "type": paper.kind if paper else EXTRA if job_variant(job) in EXTRA_ROWS else "Not in the paper",
-            "method": paper.method if paper else EXTRA_ROWS.get(job_variant(job), job_variant(job) or job.name),
-            "variant": paper.variant if paper else job_variant(job),
+            "type": paper.kind if paper else EXTRA if job_row(job) in EXTRA_ROWS else "Not in the paper",
+            "method": paper.method if paper else EXTRA_ROWS.get(job_row(job), job_row(job) or job.name),
+            "row": paper.row if paper else job_row(job),
             "job": job.name if job else None,
             "status": job.status if job else "not run",
             "n": metrics.get("n"),

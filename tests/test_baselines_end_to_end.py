@@ -50,14 +50,14 @@ def test_baselines_need_stable_diffusion_and_name_their_runs():
 def test_prompted_baselines_write_scored_masks_and_join_the_paper_table(dog, tmp_path, peekaboo_cache):
     """Table 2's sweep over the baseline rows (as a user compares methods): each job scored like Peekaboo, and
     both appended to table.csv beside the paper's rows."""
-    args = ["experiment=table2_voc_c", "variant=attn_gmm,daam", *COMMON, *dog, f"hydra.sweep.dir={tmp_path}/sweep"]
+    args = ["experiment=table2_voc_c", "row=attn_gmm,daam", *COMMON, *dog, f"hydra.sweep.dir={tmp_path}/sweep"]
     result = run_cli(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     for job, method, side in (("0", "attn_gmm", 8), ("1", "daam", 32)):
         check_prompted_job(tmp_path / "sweep" / job, method, side)
     with (tmp_path / "sweep" / "table.csv").open() as handle:
         table = list(csv.DictReader(handle))
-    assert [row["variant"] for row in table] == [row.variant for row in TABLES["voc_c"].rows] + ["attn_gmm", "daam"]
+    assert [row["row"] for row in table] == [row.row for row in TABLES["voc_c"].rows] + ["attn_gmm", "daam"]
     for row, job in zip(table[-2:], ("0", "1"), strict=True):
         metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
         assert row["type"] == "Baselines (not in the paper)" and row["job"] == job and row["paper mIoU"] == ""
@@ -66,12 +66,12 @@ def test_prompted_baselines_write_scored_masks_and_join_the_paper_table(dog, tmp
     assert table[-1]["method"] == "DAAM heat map"
 
 
-def test_table_variants_select_their_groups():
-    clip = compose(["variant=clip"])
+def test_table_rows_select_their_groups():
+    clip = compose(["row=clip"])
     assert clip.loss.sds is None and clip.loss.clip.clip_coef == 500 and clip.param.name == "raster_bilateral"
-    depth = compose(["variant=depth_bilateral"])
+    depth = compose(["row=depth_bilateral"])
     assert depth.guidance_map.name == "depth" and depth.param.name == "raster_bilateral" and depth.loss.sds
-    assert compose(["variant=daam", "model=tiny_sd"]).method.name == "daam"
+    assert compose(["row=daam", "model=tiny_sd"]).method.name == "daam"
 
 
 def check_prompted_job(run, method, side):

@@ -110,7 +110,7 @@ def test_evaluation_presets_compose():
     assert compose(["experiment=table2_voc_c"]).data.name == "voc_c"
     chain = compose(["task/postprocess=original"]).task.postprocess
     assert (chain.standardize, chain.blur_sigma, chain.dilate, chain.threshold) == (True, 3.0, 5, 0.2)
-    assert compose(["variant=fourier"]).param.name == "fourier"
+    assert compose(["row=fourier"]).param.name == "fourier"
 
 
 @pytest.mark.parametrize("key", ["task.sweep_levels=-1", "task.postprocess.dilate=-3", "task.postprocess.std_scale=0"])

@@ -16,7 +16,7 @@ from peekaboo.lightning.module import PeekabooModule
 
 @pytest.fixture(scope="module")
 def toy_module():
-    cfg = compose(["experiment=toy_raster_bilateral", "schedule.iterations=30", "schedule.timelapse_every=15"])
+    cfg = compose(["experiment=toy", "schedule.iterations=30", "schedule.timelapse_every=15"])
     module = PeekabooModule(cfg)
     module._state = PeekabooModule.build(cfg, torch.device("cpu"))
     return module, build(cfg.data)

@@ -32,7 +32,7 @@ def table_sweep(tmp_path_factory):
     """experiment=table2_voc_c on two toy scenes, two variants, logged to W&B offline."""
     tmp = tmp_path_factory.mktemp("table2")
     env = {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp / "wandb_dir")}
-    args = ["experiment=table2_voc_c", *QUICK, "data.num_scenes=2", "variant=raster,raster_bilateral"]
+    args = ["experiment=table2_voc_c", *QUICK, "data.num_scenes=2", "row=raster,raster_bilateral"]
     args += ["logger=wandb", "logger.mode=offline", f"hydra.sweep.dir={tmp / 'sweep'}"]
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
@@ -46,11 +46,11 @@ def test_table_has_our_numbers_beside_the_papers(table_sweep):
     metrics = [json.loads((table_sweep / job / "metrics.json").read_text()) for job in ("0", "1")]
     summary = rows(table_sweep / "summary.csv")
     assert [(r["job"], r["status"]) for r in summary] == [("0", "complete"), ("1", "complete")]
-    assert "variant=raster " in summary[0]["overrides"] and "variant=raster_bilateral " in summary[1]["overrides"]
+    assert "row=raster " in summary[0]["overrides"] and "row=raster_bilateral " in summary[1]["overrides"]
     assert [float(r["mIoU"]) for r in summary] == [m["mIoU"] for m in metrics]
     assert [float(r["best_mIoU"]) for r in summary] == [m["best_threshold"]["mIoU"] for m in metrics]
-    table = {r["variant"]: r for r in rows(table_sweep / "table.csv")}
-    assert list(table) == [row.variant for row in TABLES["voc_c"].rows]  # every paper row, in the paper's order
+    table = {r["row"]: r for r in rows(table_sweep / "table.csv")}
+    assert list(table) == [row.row for row in TABLES["voc_c"].rows]  # every paper row, in the paper's order
     assert float(table["raster_bilateral"]["ours mIoU"]) == metrics[1]["mIoU"]
     assert float(table["raster_bilateral"]["paper mIoU"]) == 0.520 and table["raster"]["job"] == "0"
     assert table["clip"]["status"] == "not run" and table["clip"]["ours mIoU"] == ""

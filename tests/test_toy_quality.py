@@ -17,7 +17,7 @@ def metrics_of(job):
 def quality_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("quality")
     args = [
-        "experiment=toy_raster",
+        "experiment=toy",
         f"param={','.join(FLOORS)}",
         "trainer.enable_progress_bar=false",
         "contact_sheet=0",
@@ -44,7 +44,7 @@ def test_without_guidance_the_mask_fails(tmp_path):
     """Guidance scale 1 (no CFG): the prompt has no pull and the same preset falls far below its floor."""
     result = run_cli(
         [
-            "experiment=toy_raster_bilateral",
+            "experiment=toy",
             "loss.sds.guidance_scale=1",
             "trainer.enable_progress_bar=false",
             "contact_sheet=0",

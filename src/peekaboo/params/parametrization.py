@@ -50,12 +50,16 @@ class BilateralConfig:
 @dataclass
 class RecipeConfig:
     """The original code's companion settings of a parametrization, read by interpolation elsewhere:
-    ``optimizer.lr`` (sgd: ``lr``, adam: ``adam_lr``), ``loss.lambda_alpha`` and ``loss.sds.guidance_scale``."""
+    ``optimizer.lr`` (sgd: ``lr``, adam: ``adam_lr``), ``loss.lambda_alpha``, ``loss.sds.guidance_scale`` and,
+    where a model's tuning sets them, the length of the paper-length schedules (``schedule=paper|refcoco|rgba|...``);
+    ``None`` keeps the schedule preset's own."""
 
     lr: float = 1.0
     adam_lr: float = 0.1
     lambda_alpha: float = 0.05
     guidance_scale: float = 100.0
+    iterations: int | None = None
+    timelapse_every: int | None = None
 
 
 @dataclass
