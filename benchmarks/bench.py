@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from peekaboo.cpu_memory import freed_memory_kept, release_freed_memory
+from peekaboo.cpu_memory import freed_memory_kept, keep_freed_memory, release_freed_memory
 
 PAPER_ITERATIONS = 300
 LOOP = "one-item loop"
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     device = torch.device(args.device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-    else:  # set on import of peekaboo unless opted out (see peekaboo/cpu_memory.py)
+    else:  # set by keep_freed_memory() below unless opted out (see peekaboo/cpu_memory.py)
         memory = "kept for reuse" if freed_memory_kept() else "returned to the OS"
         name = f"{os.cpu_count()} CPU cores, freed memory {memory}"
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
@@ -467,6 +467,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
 if __name__ == "__main__":
     from peekaboo.errors import PeekabooError
 
+    keep_freed_memory()  # as run.py does: the rows measure the allocator a real run uses
     try:
         main()
     except PeekabooError as err:

@@ -7,8 +7,9 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 
 from conftest import relative_error
 from peekaboo.priors import stable_diffusion
+from peekaboo.priors.configs import Attention
 from peekaboo.priors.cpu_attention import BlockedAttention, attend_in_blocks, bf16_products, blocked_attention_pays
-from peekaboo.priors.stable_diffusion import Attention, StableDiffusionPrior, unet_attention
+from peekaboo.priors.stable_diffusion import StableDiffusionPrior, unet_attention
 from peekaboo.priors.tiny_sd import build_tiny_sd
 
 CPU = torch.device("cpu")

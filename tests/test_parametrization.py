@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from peekaboo.engine.random import UnitRandom
-from peekaboo.params.parametrization import BilateralConfig, FourierConfig, Parametrization
+from peekaboo.params.configs import BilateralConfig, FourierConfig
+from peekaboo.params.parametrization import Parametrization
 
 VARIANTS = {
     "raster": dict(kind="raster", bilateral=None),

@@ -11,16 +11,9 @@ import torch
 from peekaboo.data.base import Item
 from peekaboo.data.toy import ToyDataset
 from peekaboo.errors import DataError
-from peekaboo.toy import (
-    BACKGROUNDS,
-    CLASSES,
-    make_scene,
-    parse_prompt,
-    rasterize,
-    template_grid,
-    valid_prompts,
-)
-from peekaboo.toy.vocabulary import colour_mean, normalize_prompt
+from peekaboo.toy.scenes import BACKGROUNDS, make_scene
+from peekaboo.toy.shapes import rasterize, template_grid
+from peekaboo.toy.vocabulary import CLASSES, colour_mean, normalize_prompt, parse_prompt, valid_prompts
 
 CASES = [
     (seed, size, background, distractors)

@@ -1,7 +1,6 @@
-"""Peekaboo: zero-shot, open-vocabulary segmentation with text-to-image diffusion models, without training."""
+"""Peekaboo: zero-shot, open-vocabulary segmentation with text-to-image diffusion models, without training.
 
-from peekaboo.cpu_memory import keep_freed_memory
-
-keep_freed_memory()  # large CPU tensors reuse freed memory instead of page-faulting anew (see cpu_memory)
+Importing it changes no process-wide setting: ``run.py`` and the bench opt in to the CPU allocator tuning
+(``peekaboo.cpu_memory.keep_freed_memory``), and so may a notebook."""
 
 __version__ = "0.1.0"

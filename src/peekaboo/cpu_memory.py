@@ -2,17 +2,15 @@
 
 torch's CPU allocator has no cache: it asks glibc, which serves blocks of more than 32 MiB with a fresh
 ``mmap`` and unmaps them on free, and trims the heap's top whenever more than 128 KiB lie free there. So each
-large activation of a full-size SD step is faulted in anew, 4 KiB at a time, and zeroed by the kernel: 0.9 M
-page faults per bf16 + channels_last step and 3.6 M per fp32 step on a 2-core EPYC. Raising both thresholds
-to 1 GiB lets freed blocks be reused: the faults drop to near zero after the first step, the fp32 step goes
-from 18.5 to 12.4 s and the bf16 one from 7.0 to 6.1 s (measured, huge pages off). The price is resident
-memory that stays at its high-water mark, as with CUDA's caching allocator, plus freed blocks too small for
-the next request: the bf16 step peaks at 5.4 instead of 4.4 GiB, steady over 12 steps
-(``release_freed_memory`` hands it back, as ``torch.cuda.empty_cache`` does).
+large activation of a full-size SD step is faulted in anew, 4 KiB at a time, and zeroed by the kernel. Raising
+both thresholds to 1 GiB lets freed blocks be reused. The price is resident memory that stays at its
+high-water mark, as with CUDA's caching allocator (``release_freed_memory`` hands it back, as
+``torch.cuda.empty_cache`` does). Measurements: docs/performance.md.
 
-It is done through ``mallopt`` at import, only with glibc, and never over a user's own setting: the glibc
-variables ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or a ``glibc.malloc`` tunable win, and
-``PEEKABOO_KEEP_FREED_MEMORY=0`` leaves glibc's defaults alone.
+It is done through ``mallopt`` by an explicit call (``run.py`` and the bench make it; importing peekaboo does
+not), only with glibc, and never over a user's own setting: the glibc variables ``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_`` or a ``glibc.malloc`` tunable win, and ``PEEKABOO_KEEP_FREED_MEMORY=0`` leaves glibc's
+defaults alone.
 """
 
 from __future__ import annotations

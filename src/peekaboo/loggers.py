@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,40 +9,11 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
+from peekaboo.config.schema import WandbMode
 from peekaboo.evaluation.results import item_dir, read_result
 from peekaboo.io.images import overlay, to_uint8_image
 from peekaboo.io.tables import columns_of
 from peekaboo.tasks.base import ItemArtifacts
-
-
-class WandbMode(enum.Enum):
-    online = "online"
-    offline = "offline"
-    disabled = "disabled"
-
-
-@dataclass
-class NoLoggerConfig:
-    """Schema of ``logger=none``: plain files only."""
-
-    _target_: str | None = None
-    name: str = "none"
-
-
-@dataclass
-class WandbLoggerConfig:
-    """Schema of ``logger=wandb``. Runs are grouped by sweep and named by the job's overrides by default."""
-
-    _target_: str = "peekaboo.loggers.wandb_logger"
-    name: str = "wandb"
-    project: str = "peekaboo"
-    entity: str | None = None
-    mode: WandbMode = WandbMode.offline
-    group: str | None = None  # None: the sweep directory's name in a multirun
-    run_name: str | None = None  # None: the job's overrides (or the run directory's name)
-    tags: list[str] = field(default_factory=list)
-    log_items: bool = True  # overlay (with mask layers) and loss curves per item
-    table_rows: int = 100  # rows of the run's results table (image, prompt, gt, prediction, IoU); 0 disables
 
 
 def wandb_logger(

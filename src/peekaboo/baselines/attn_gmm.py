@@ -12,8 +12,6 @@ out of scope. Noisings are batched: ``steps_per_call`` of them (for every unit o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,21 +25,6 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.errors import ConfigError
 from peekaboo.tasks.base import Unit
 from peekaboo.tasks.segment import UnitMaps
-
-
-@dataclass
-class AttentionGMMConfig:
-    """Schema of ``method=attn_gmm``."""
-
-    _target_: str = "peekaboo.baselines.attn_gmm.AttentionGMMModule"
-    name: str = "attn_gmm"
-    run_tag: str = "attn_gmm"  # names the output directory (run_name) instead of the unused param preset
-    template: str = "a photo of a {}"  # {} = the item's prompt, inserted verbatim; all its tokens are averaged
-    ddim_steps: int = 50  # the DDIM grid: t = k * (1000 // ddim_steps) + 1
-    steps: int = 40  # the lowest ``steps`` timesteps of that grid (781, ..., 1)
-    steps_per_call: int = 40  # noisings per unit in one UNet call (lower it to save memory)
-    orphan_size: int = 3  # box-mean window of the orphan filter (1 disables it)
-    orphan_threshold: float = 0.5
 
 
 def minmax(values: np.ndarray) -> np.ndarray:

@@ -11,8 +11,6 @@ Summing or averaging over timesteps is the same after normalisation; the running
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
@@ -24,18 +22,6 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.errors import ConfigError
 from peekaboo.tasks.base import Unit
 from peekaboo.tasks.segment import UnitMaps
-
-
-@dataclass
-class DAAMConfig:
-    """Schema of ``method=daam``."""
-
-    _target_: str = "peekaboo.baselines.daam.DAAMModule"
-    name: str = "daam"
-    run_tag: str = "daam"  # names the output directory (run_name) instead of the unused param preset
-    template: str = "{}"  # the caption; {} = the item's prompt, whose tokens' maps are averaged
-    timesteps: list[int] = field(default_factory=lambda: [101, 301, 501, 701, 901])  # noising steps, one pass each
-    threshold: float = 0.4  # mask = normalised heat map > threshold
 
 
 class DAAMModule(PromptedBaseline):

@@ -17,7 +17,6 @@ original notebook is not implemented.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,22 +31,6 @@ from peekaboo.tasks.base import ItemArtifacts
 from peekaboo.tasks.labels import label_artifacts
 
 MAX_ANCHORS_PER_SIDE = 16  # 256 proposals at most: segment ids fit a palette PNG
-
-
-@dataclass
-class DiffSegConfig:
-    """Schema of ``method=diffseg``."""
-
-    _target_: str = "peekaboo.baselines.diffseg.DiffSegModule"
-    name: str = "diffseg"
-    run_tag: str = "diffseg"  # names the output directory (run_name) instead of the unused param preset
-    timestep: int = 300  # of the 1000 training steps; the latent is not noised
-    prompt: str = ""  # conditioning text (the original: empty)
-    tau: float = 1.1  # KL merge threshold: 1.1 for COCO-Stuff-27, 0.9 for Cityscapes
-    iterations: int = 3  # merging iterations (the first one is the anchor step)
-    anchors: int = 16  # anchor grid points per side (capped at the aggregated resolution)
-    upsample: int = 8  # label map = argmax of the proposals upsampled by this factor (64 x 8 = 512)
-    num_classes: int | None = None  # classes of the ground-truth label maps (conf: data.num_classes when set)
 
 
 def aggregate_self_attention(maps: dict[int, torch.Tensor], size: int) -> torch.Tensor:

@@ -1,14 +1,17 @@
-"""The top-level config schema and the schemas of the small groups (schedule, trainer)."""
+"""The top-level config schema and the schemas of the small groups (method, schedule, trainer, logger).
+
+Torch-free, like every schema the config store imports (``run.py --help`` starts without torch)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
 
-from peekaboo.guidance.objective import LossConfig
-from peekaboo.params.parametrization import ParamConfig
+from peekaboo.guidance.configs import LossConfig
+from peekaboo.params.configs import ParamConfig
 
 
 @dataclass
@@ -32,6 +35,36 @@ class TrainerConfig:
     batch_size: int = 1  # items optimised together (their prompts and backgrounds share each UNet call)
     num_workers: int = 0
     enable_progress_bar: bool = True
+
+
+class WandbMode(enum.Enum):
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
+@dataclass
+class NoLoggerConfig:
+    """Schema of ``logger=none``: plain files only."""
+
+    _target_: str | None = None
+    name: str = "none"
+
+
+@dataclass
+class WandbLoggerConfig:
+    """Schema of ``logger=wandb``. Runs are grouped by sweep and named by the job's overrides by default."""
+
+    _target_: str = "peekaboo.loggers.wandb_logger"
+    name: str = "wandb"
+    project: str = "peekaboo"
+    entity: str | None = None
+    mode: WandbMode = WandbMode.offline
+    group: str | None = None  # None: the sweep directory's name in a multirun
+    run_name: str | None = None  # None: the job's overrides (or the run directory's name)
+    tags: list[str] = field(default_factory=list)
+    log_items: bool = True  # overlay (with mask layers) and loss curves per item
+    table_rows: int = 100  # rows of the run's results table (image, prompt, gt, prediction, IoU); 0 disables
 
 
 @dataclass

@@ -9,29 +9,23 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from peekaboo.baselines.attn_gmm import AttentionGMMConfig
-from peekaboo.baselines.daam import DAAMConfig
-from peekaboo.baselines.diffseg import DiffSegConfig
+from peekaboo.baselines.configs import AttentionGMMConfig, DAAMConfig, DiffSegConfig
 from peekaboo.config.resolvers import register_resolvers
-from peekaboo.config.schema import Config, MethodConfig
-from peekaboo.data.cocostuff import CocoStuff27Config
-from peekaboo.data.fg_bg_grid import FgBgGridDataConfig
-from peekaboo.data.folder import FolderDataConfig
-from peekaboo.data.image import ImageDataConfig
-from peekaboo.data.prompts import PromptsDataConfig
-from peekaboo.data.refcoco import RefCOCODataConfig
-from peekaboo.data.toy import ToyDataConfig
-from peekaboo.data.voc_c import VOCCDataConfig
-from peekaboo.guides.depth import DepthGuideConfig
-from peekaboo.guides.rgb import RGBGuideConfig
-from peekaboo.loggers import NoLoggerConfig, WandbLoggerConfig
+from peekaboo.config.schema import Config, MethodConfig, NoLoggerConfig, WandbLoggerConfig
+from peekaboo.data.configs import (
+    CocoStuff27Config,
+    FgBgGridDataConfig,
+    FolderDataConfig,
+    ImageDataConfig,
+    PromptsDataConfig,
+    RefCOCODataConfig,
+    ToyDataConfig,
+    VOCCDataConfig,
+)
+from peekaboo.guides.configs import DepthGuideConfig, RGBGuideConfig
 from peekaboo.optim import AdamConfig, SGDConfig
-from peekaboo.priors.stable_diffusion import StableDiffusionConfig
-from peekaboo.priors.tiny_sd import TinySDConfig
-from peekaboo.priors.toy import ToyPriorConfig
-from peekaboo.tasks.fg_bg_grid import FgBgGridTaskConfig
-from peekaboo.tasks.rgba import RGBATaskConfig
-from peekaboo.tasks.segment import SegmentTaskConfig
+from peekaboo.priors.configs import StableDiffusionConfig, TinySDConfig, ToyPriorConfig
+from peekaboo.tasks.configs import FgBgGridTaskConfig, RGBATaskConfig, SegmentTaskConfig
 
 SCHEMAS = {
     "method": {"method": MethodConfig, "diffseg": DiffSegConfig, "attn_gmm": AttentionGMMConfig, "daam": DAAMConfig},

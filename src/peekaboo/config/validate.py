@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from peekaboo.errors import ConfigError
-from peekaboo.priors.toy import ToyPriorConfig
+from peekaboo.priors.configs import ToyPriorConfig
 from peekaboo.schedules import Schedule
 
 

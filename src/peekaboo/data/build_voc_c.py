@@ -35,6 +35,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from PIL import Image, UnidentifiedImageError
 
+from peekaboo.data.configs import MANIFEST
 from peekaboo.data.transforms import read_rgb, square_box
 from peekaboo.errors import DataError, PeekabooError
 from peekaboo.io.atomic import write_bytes, write_json, write_text
@@ -63,7 +64,6 @@ LAYOUT = {
     "SegmentationObject": "instance-index palette PNGs, <id>.png",
     "ImageSets/Segmentation": "the split lists train.txt, val.txt, trainval.txt",
 }
-MANIFEST = "manifest.csv"
 
 
 @dataclass

@@ -16,16 +16,15 @@ Each item's prompts are the names of the classes present, for text-prompted meth
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
+from peekaboo.data.configs import Crop, LabelSpace
 from peekaboo.data.image import safe_id
-from peekaboo.data.transforms import Crop, crop_box, read_mask, read_rgb, to_working
+from peekaboo.data.transforms import crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
 
 VOID = 255
@@ -54,11 +53,6 @@ def fine_to_coarse_table() -> np.ndarray:
     for (start, coarse), end in zip(_FINE_TO_COARSE_RUNS, bounds, strict=True):
         table[start:end] = coarse
     return table
-
-
-class LabelSpace(enum.Enum):
-    fine = "fine"  # COCO-Stuff's 182 fine ids, mapped to the 27 coarse classes
-    coarse = "coarse"  # already coarse ids 0..num_classes-1
 
 
 class CocoStuff27Dataset(Dataset):
@@ -140,17 +134,3 @@ class CocoStuff27Dataset(Dataset):
         )
 
 
-@dataclass
-class CocoStuff27Config:
-    """Schema of ``data=cocostuff27``."""
-
-    _target_: str = "peekaboo.data.cocostuff.CocoStuff27Dataset"
-    name: str = "cocostuff27"
-    root: str = ""
-    split: str = "val2017"
-    image_list: str = "curated/val2017/Coco164kFull_Stuff_Coarse_7.txt"  # relative to root
-    labels: LabelSpace = LabelSpace.fine
-    num_classes: int = 27  # also read by method=diffseg (Hungarian matching over these classes)
-    resolution: int = 512  # DiffSeg resizes the centre crop to 512
-    crop: Crop = Crop.center
-    limit: int | None = None  # only the first N ids of the list (quick runs)

@@ -8,7 +8,6 @@ one combined prompt per cell, ``template`` filled with ``{fg}``, ``{bg}`` and ``
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
 
 from torch.utils.data import Dataset
 
@@ -17,19 +16,6 @@ from peekaboo.data.transforms import check_prompts
 from peekaboo.errors import DataError
 
 PLACEHOLDERS = ("fg", "bg", "joiner")
-
-
-@dataclass
-class FgBgGridDataConfig:
-    """Schema of ``data=fg_bg_grid``."""
-
-    _target_: str = "peekaboo.data.fg_bg_grid.FgBgGridDataset"
-    name: str = "fg_bg_grid"
-    foregrounds: list[str] = field(default_factory=list)  # F foreground prompts (rows of the grid)
-    backgrounds: list[str] = field(default_factory=list)  # B background prompts (columns)
-    joiner: str = "by"
-    template: str = "{fg} {joiner} {bg}"  # each cell's prompt; placeholders {fg}, {bg}, {joiner}
-    repeats: int = 1  # grids (items), each with its own seed
 
 
 def fill_template(template: str, foreground: str, background: str, joiner: str) -> str:

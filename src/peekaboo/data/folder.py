@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
+from peekaboo.data.configs import Crop
 from peekaboo.data.image import load_item, safe_id
-from peekaboo.data.transforms import Crop, check_prompts
+from peekaboo.data.transforms import check_prompts
 from peekaboo.errors import DataError
 
 INDEX_KEYS = ("image", "prompt", "mask", "id")
@@ -103,14 +103,3 @@ class FolderDataset(Dataset):
         )
 
 
-@dataclass
-class FolderDataConfig:
-    """Schema of ``data=folder``."""
-
-    _target_: str = "peekaboo.data.folder.FolderDataset"
-    name: str = "folder"
-    root: str = ""
-    index: str = "index.csv"
-    resolution: int = 256
-    crop: Crop = Crop.center
-    void: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
-from peekaboo.data.transforms import Crop, check_prompts, crop_box, read_mask, read_rgb, to_working
+from peekaboo.data.configs import Crop
+from peekaboo.data.transforms import check_prompts, crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
 
 
@@ -128,16 +128,3 @@ class ImageDataset(Dataset):
         )
 
 
-@dataclass
-class ImageDataConfig:
-    """Schema of ``data=image``."""
-
-    _target_: str = "peekaboo.data.image.ImageDataset"
-    name: str = "image"
-    path: str = ""
-    prompt: Any = ""  # a string, or a list of strings for several masks of the same image
-    resolution: int = 256  # working resolution of the alpha mask and composite
-    crop: Crop = Crop.center
-    mask: str | None = None  # optional ground-truth mask (nonzero = object) for scoring
-    void: bool = False  # treat mask value 255 as void (ignored when scoring)
-    item_id: str | None = None  # default: the image's file stem

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import MISSING
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
 from peekaboo.data.image import safe_id
 from peekaboo.data.transforms import check_prompts
 from peekaboo.errors import DataError
-
-
-@dataclass
-class PromptsDataConfig:
-    """Schema of ``data=prompts``."""
-
-    _target_: str = "peekaboo.data.prompts.PromptsDataset"
-    name: str = "prompts"
-    prompts: Any = MISSING  # a prompt or a list of prompts
-    repeats: int = 1  # items per prompt (each with its own seed)
 
 
 class PromptsDataset(Dataset):

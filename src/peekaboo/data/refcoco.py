@@ -16,12 +16,10 @@ file, the annotation id and the ref id.
 
 from __future__ import annotations
 
-import enum
 import json
 import math
 import pickle
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
+from peekaboo.data.configs import RefCrop
 from peekaboo.data.image import crop_item
 from peekaboo.data.transforms import check_prompts, read_rgb, square_box
 from peekaboo.errors import DataError
@@ -38,28 +37,6 @@ LAYOUT_HINT = (
     "data.root must be the refer data directory holding <dataset>/refs(<split_by>).p and <dataset>/instances.json "
     "(https://github.com/lichengunc/refer), and data.images the COCO train2014 image directory"
 )
-
-
-class RefCrop(enum.Enum):
-    none = "none"  # the whole image, resized to the working square
-    box = "box"  # a square around the referred object's box, grown by data.margin
-
-
-@dataclass
-class RefCOCODataConfig:
-    """Schema of ``data=refcoco``."""
-
-    _target_: str = "peekaboo.data.refcoco.RefCOCODataset"
-    name: str = "refcoco"
-    root: str = ""
-    dataset: str = "refcoco"  # refcoco | refcoco+ | refcocog
-    split_by: str = "unc"  # unc (refcoco, refcoco+) | umd | google (refcocog)
-    split: str = "val"  # val | testA | testB (unc) | test (umd) | train
-    images: str | None = None  # None: <root>/images/mscoco/images/train2014
-    crop: RefCrop = RefCrop.none
-    margin: float = 0.1  # crop=box: margin on each side, as a fraction of the box's longer side
-    sentence: str = "sent"  # sentence field used as the prompt: sent (normalised) | raw
-    resolution: int = 256
 
 
 def load_refs(path: Path) -> list[dict[str, Any]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch.utils.data import Dataset
 
@@ -11,20 +9,6 @@ from peekaboo.data.base import Item
 from peekaboo.errors import DataError
 from peekaboo.toy.scenes import BACKGROUNDS, make_scene, scene_seed
 from peekaboo.toy.vocabulary import parse_prompt
-
-
-@dataclass
-class ToyDataConfig:
-    """Schema of ``data=toy``."""
-
-    _target_: str = "peekaboo.data.toy.ToyDataset"
-    name: str = "toy"
-    num_scenes: int = 16
-    size: int = 32  # 32 or 64
-    distractors: int = 1
-    background: str = "blobs"  # blobs | stripes | plain | noise
-    seed: int = 0
-    prompt: str | None = None  # None: each scene's own target prompt
 
 
 class ToyDataset(Dataset[Item]):

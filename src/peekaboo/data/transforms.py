@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from peekaboo.data.configs import Crop
 from peekaboo.errors import DataError
-
-
-class Crop(enum.Enum):
-    center = "center"  # largest centred square, then resize (keeps the aspect ratio)
-    none = "none"  # resize the whole image to a square (distorts non-square images)
 
 
 def read_rgb(path: str | Path, what: str) -> np.ndarray:

@@ -6,12 +6,10 @@ resized to the working resolution; masks keep VOC's void border (255, ignored wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from peekaboo.data.build_voc_c import MANIFEST
+from peekaboo.data.configs import MANIFEST, Crop
 from peekaboo.data.folder import FolderDataset
-from peekaboo.data.transforms import Crop
 from peekaboo.errors import DataError
 
 BUILD_HINT = "build it with: python -m peekaboo.data.build_voc_c voc_root=VOCdevkit/VOC2012 out=<dir>"
@@ -43,13 +41,3 @@ class VOCCDataset(FolderDataset):
             row["prompt"] = (renames or {}).get(row["class"], row["prompt"])
 
 
-@dataclass
-class VOCCDataConfig:
-    """Schema of ``data=voc_c``."""
-
-    _target_: str = "peekaboo.data.voc_c.VOCCDataset"
-    name: str = "voc_c"
-    root: str = ""
-    manifest: str = MANIFEST
-    resolution: int = 256
-    renames: dict[str, str] = field(default_factory=dict)

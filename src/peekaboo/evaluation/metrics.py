@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from peekaboo.io.images import resize_map
-
 VOID = 255
 PRECISION_LEVELS = (0.2, 0.4, 0.6, 0.8)
 SWEEP_LEVELS = 100  # the authors' COCO sweep
@@ -70,6 +68,8 @@ def score_alpha(
 
     ``levels`` > 0 adds ``sweep``: the counts at every level of a ``levels``-step threshold sweep.
     """
+    from peekaboo.io.images import resize_map  # torch: this module stays light for the task schema (SWEEP_LEVELS)
+
     resized = resize_map(alpha, gt.shape).astype(np.float64)
     counts = [intersection_union(resized > float(t), gt) for t in thresholds]
     scores: dict[str, object] = {

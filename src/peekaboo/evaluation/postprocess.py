@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 
 @dataclass
@@ -35,6 +34,8 @@ class PostprocessConfig:
 
     def __call__(self, alpha: np.ndarray) -> np.ndarray:
         """The post-processed (H, W) map (float64; not clipped to [0, 1] when standardised)."""
+        from scipy import ndimage
+
         out = np.asarray(alpha, dtype=np.float64)
         if self.standardize:
             out = (out - self.mean_scale * out.mean()) / (self.std_scale * max(float(out.std()), 1e-12))

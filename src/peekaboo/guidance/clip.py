@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from peekaboo.embedding_cache import EmbeddingCache
-from peekaboo.priors.stable_diffusion import Precision, load_error, offline_requested
+from peekaboo.priors.configs import Precision
+from peekaboo.priors.stable_diffusion import load_error, offline_requested
 from peekaboo.schedules import Schedule
 from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_config
 
@@ -25,19 +26,6 @@ from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_con
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 _FILES = ("config.json", "model.safetensors", "tokenizer files", "preprocessor_config.json")
-
-
-@dataclass
-class ClipConfig:
-    """Schema of ``loss.clip``."""
-
-    path: str = "openai/clip-vit-base-patch32"  # hub id or local directory (as written by save_pretrained)
-    revision: str | None = None
-    cache_dir: str | None = None  # None: the Hugging Face cache
-    local_files_only: bool = False  # also forced by HF_HUB_OFFLINE=1
-    dtype: Precision = Precision.fp32  # compute dtype of the frozen CLIP
-    clip_coef: Any = 500.0  # schedule; per-sample loss = -clip_coef * logit (the original's 500)
-    tiny: bool = False  # use a tiny random CLIP built from configs under $PEEKABOO_CACHE (path is ignored)
 
 
 @dataclass

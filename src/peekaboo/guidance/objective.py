@@ -7,7 +7,7 @@ and handed to the engine, which indexes it per sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,22 +15,11 @@ import torch
 from peekaboo.embedding_cache import EmbeddingCache
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Composites
-from peekaboo.guidance.clip import ClipConfig, ClipGuidance
-from peekaboo.guidance.sds import ScoreDistillation, SDSConfig
+from peekaboo.guidance.clip import ClipGuidance
+from peekaboo.guidance.configs import ClipConfig, SDSConfig
+from peekaboo.guidance.sds import ScoreDistillation
 from peekaboo.priors.base import DiffusionPrior
 from peekaboo.schedules import Schedule
-
-
-@dataclass
-class LossConfig:
-    """Schema of the ``loss`` group: which guidance terms are on, and the alpha penalty."""
-
-    _target_: str = "peekaboo.guidance.objective.PeekabooObjective"
-    name: str = "sds"
-    lambda_alpha: Any = 0.05  # schedule; multiplies alpha.sum() (a sum over pixels, as the original)
-    n_backgrounds: int = 1  # SDS samples (random backgrounds) per unit and iteration, summed
-    sds: SDSConfig | None = field(default_factory=SDSConfig)
-    clip: ClipConfig | None = None  # CLIP guidance (the paper's "CLIP" variant); None = off
 
 
 @dataclass

@@ -14,7 +14,6 @@ model's training resolution), and ``composite=latent`` blends latents instead of
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,33 +23,10 @@ import torch
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Layers
 from peekaboo.errors import ConfigError
+from peekaboo.guidance.configs import Compositing, Weighting
 from peekaboo.guidance.latent_composite import LatentCompositor, resize_images
 from peekaboo.priors.base import DiffusionPrior
 from peekaboo.schedules import Schedule
-
-
-class Weighting(enum.Enum):
-    sds = "sds"  # w(t) = 1 - alphas_cumprod[t] (DreamFusion, the original)
-    uniform = "uniform"  # w(t) = 1
-
-
-class Compositing(enum.Enum):
-    pixel = "pixel"  # encode the pixel composite, with gradient through the VAE (the original)
-    latent = "latent"  # blend image and colour latents with the pooled alpha: no VAE backward (approximation)
-
-
-@dataclass
-class SDSConfig:
-    guidance_scale: Any = 100.0  # schedule: number or [[iteration, value], ...]
-    min_step: Any = 0.02  # schedule, fraction of the training timesteps (0.02 -> t >= 20)
-    max_step: Any = 0.98  # schedule, fraction (0.98 -> t <= 980), inclusive
-    weighting: Weighting = Weighting.sds
-    grad_clip: float | None = None  # clamp each gradient element to [-c, c]; None = no clipping (the original)
-    sample_posterior: bool = True  # latent_dist.sample() as the original; False uses the posterior mean
-    resolution: int | None = None  # resize composites to this before encoding; None = the prior's native size
-    composite: Compositing = Compositing.pixel  # latent: blend in latent space (an approximation, no VAE backward)
-    colour_lattice: int = 5  # latent compositing: points per RGB axis of the colour -> latent lookup
-    weight: float = 1.0  # multiplier of this term in the total loss
 
 
 @dataclass

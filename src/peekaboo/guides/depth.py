@@ -9,11 +9,9 @@ depth settings never recompute them; normalisation and scales are applied after 
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,37 +20,14 @@ import torch.nn.functional as F
 
 from peekaboo.data.base import Item
 from peekaboo.errors import ModelLoadError
+from peekaboo.guides.configs import DepthNormalization
 from peekaboo.guides.rgb import RGBGuide
 from peekaboo.io.atomic import write_bytes
-from peekaboo.priors.stable_diffusion import Precision, load_error, offline_requested
+from peekaboo.priors.configs import Precision
+from peekaboo.priors.stable_diffusion import load_error, offline_requested
 from peekaboo.tiny import cache_root, cached_build, save_image_processor_config
 
 _FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
-
-
-class DepthNormalization(enum.Enum):
-    divide = "divide"  # depth / divisor: the original (MiDaS output / 20)
-    minmax = "minmax"  # per image to [0, 1]: independent of the model's output scale
-
-
-@dataclass
-class DepthGuideConfig:
-    """Schema of ``guidance_map=depth``."""
-
-    _target_: str = "peekaboo.guides.depth.DepthGuide"
-    name: str = "depth"
-    path: str = "Intel/dpt-large"  # hub id or local directory of a DPTForDepthEstimation checkpoint
-    revision: str | None = None
-    cache_dir: str | None = None  # None: the Hugging Face cache
-    local_files_only: bool = False  # also forced by HF_HUB_OFFLINE=1
-    dtype: Precision = Precision.fp32
-    rgb_scale: float = 1.0
-    depth_scale: float = 1.0  # not published in the paper
-    normalize: DepthNormalization = DepthNormalization.divide
-    divisor: float = 20.0  # normalize=divide: depth / divisor
-    cache_maps: bool = True  # reuse depth maps computed by earlier runs
-    maps_dir: str | None = None  # where depth maps are cached; None: $PEEKABOO_CACHE/depth
-    tiny: bool = False  # a tiny random DPT built from configs (offline plumbing checks); path is ignored
 
 
 def normalize_depth(

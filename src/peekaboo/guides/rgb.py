@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from peekaboo.data.base import Item
-
-
-@dataclass
-class RGBGuideConfig:
-    """Schema of ``guidance_map=rgb``."""
-
-    _target_: str = "peekaboo.guides.rgb.RGBGuide"
-    name: str = "rgb"
-    rgb_scale: float = 1.0
 
 
 class RGBGuide:

@@ -6,9 +6,7 @@ tests build on disk, so the real-weights path is the tested path.
 
 from __future__ import annotations
 
-import enum
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,25 +14,8 @@ import torch
 from peekaboo.errors import ModelLoadError
 from peekaboo.priors.base import DiffusionPrior, LatentDistribution
 from peekaboo.priors.channels_last_norm import use_channels_last_group_norm
+from peekaboo.priors.configs import Attention, Precision
 from peekaboo.priors.cpu_attention import BlockedAttention, blocked_attention_pays
-
-
-class Precision(enum.Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.value]
-
-
-class Attention(enum.Enum):
-    """The UNet's attention processor (the VAE's is chosen by ``vae_attention``)."""
-
-    auto = "auto"  # SDPA, except bf16 inference on a CPU with AVX512-BF16 and without AMX: ``BlockedAttention``
-    sdpa = "sdpa"  # torch's scaled_dot_product_attention everywhere
-    default = "default"  # whatever diffusers installed
 
 
 def unet_attention(choice: Attention, device: torch.device, dtype: torch.dtype, compiled: bool):
@@ -49,24 +30,6 @@ def unet_attention(choice: Attention, device: torch.device, dtype: torch.dtype, 
     if choice is Attention.auto and not compiled and blocked_attention_pays(device, dtype):
         return BlockedAttention()
     return AttnProcessor2_0()
-
-
-@dataclass
-class StableDiffusionConfig:
-    """Schema of ``model=sd14|sd15|sd21_base`` (and the base of ``model=tiny_sd``)."""
-
-    _target_: str = "peekaboo.priors.stable_diffusion.StableDiffusionPrior"
-    name: str = "sd15"
-    path: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # hub id or local directory
-    revision: str | None = None
-    variant: str | None = None  # e.g. "fp16" to download half-precision files
-    cache_dir: str | None = None  # None: the Hugging Face cache (HF_HOME / HF_HUB_CACHE)
-    local_files_only: bool = False  # also forced by HF_HUB_OFFLINE=1
-    dtype: Precision = Precision.fp32  # compute dtype of the frozen networks; optimised parameters stay fp32
-    channels_last: bool = False
-    attention: Attention = Attention.auto  # the UNet's attention processor (see Attention)
-    compile: bool = False  # torch.compile the UNet
-    resolution: int = 512  # pixel size the VAE encodes (composites are resized to it)
 
 
 _SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")

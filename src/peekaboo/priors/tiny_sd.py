@@ -9,28 +9,15 @@ and an attention mid block); the tokenizer is a real CLIP byte-level BPE tokeniz
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from peekaboo.priors.stable_diffusion import Precision, StableDiffusionConfig, StableDiffusionPrior
+from peekaboo.priors.configs import Precision
+from peekaboo.priors.stable_diffusion import StableDiffusionPrior
 from peekaboo.tiny import byte_tokenizer, cached_build
 
 ARCHITECTURE_VERSION = 1
-
-
-@dataclass
-class TinySDConfig(StableDiffusionConfig):
-    """Schema of ``model=tiny_sd``: ``path`` is ignored; the pipeline is built under ``cache_dir``."""
-
-    _target_: str = "peekaboo.priors.tiny_sd.build_tiny_sd"
-    name: str = "tiny_sd"
-    path: str = ""
-    cache_dir: str | None = None  # None: $PEEKABOO_CACHE or ~/.cache/peekaboo
-    local_files_only: bool = True
-    resolution: int = 64
-    seed: int = 0
 
 
 def _build(directory: Path, seed: int) -> None:

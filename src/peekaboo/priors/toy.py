@@ -25,7 +25,6 @@ mixtures were only consistent to ~4e-5. A guided prediction (algebra and both te
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -37,19 +36,6 @@ from peekaboo.toy.shapes import rasterize, template_grid
 from peekaboo.toy.vocabulary import CLASSES, COLOURS, DEFAULT_COLOUR_SCALE, SHAPES, colour_mean, parse_prompt
 
 NEGLIGIBLE_COEF = 1e-30  # template coefficients below this are 0 (see _mix)
-
-
-@dataclass
-class ToyPriorConfig:
-    """Schema of ``model=toy``."""
-
-    _target_: str = "peekaboo.priors.toy.ToyPrior"
-    name: str = "toy"
-    size: int = 32  # must equal the scenes' size (conf/model/toy.yaml follows data.size)
-    sf: float = 0.15  # object colour std
-    sg: float = 0.6  # plain background colour std
-    sn: float = 0.05  # pixel noise std
-    colour_scale: float = DEFAULT_COLOUR_SCALE
 
 
 class _Components(NamedTuple):

@@ -14,7 +14,6 @@ its seed) and are shared by its cells, so they form their own optimizer groups (
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,16 +31,6 @@ from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, t
 # Seed keys after every unit's init (0) and step (1) streams: a cell's seed, and each layer's initialisation.
 CELL_STREAM, LAYER_STREAM = 2, 3
 LAYERS = ("foregrounds", "alphas", "backgrounds")
-
-
-@dataclass
-class FgBgGridTaskConfig:
-    """Schema of ``task=fg_bg_grid``."""
-
-    _target_: str = "peekaboo.tasks.fg_bg_grid.FgBgGridTask"
-    name: str = "fg_bg_grid"
-    size: int = 512  # side of every layer and cell (the preset follows the prior's resolution)
-    timelapse_size: int = 128  # side of a cell in timelapse.gif; frames are kept on the device at this size
 
 
 class GridScene(Scene):

@@ -13,7 +13,6 @@ variance over pixels and channels of the composites scored, see ``unit_pixel_var
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -26,26 +25,8 @@ from peekaboo.engine.scene import Composites, Scene, unit_pixel_variance
 from peekaboo.io.images import gif_bytes, mask_png, png_bytes, to_uint8_image
 from peekaboo.params.parametrization import Parametrization
 from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings, units_of
+from peekaboo.tasks.configs import original_backgrounds
 from peekaboo.tasks.segment import prompt_slug
-
-
-def _original_backgrounds() -> dict[str, list[float]]:
-    """The authors' five solid backgrounds."""
-    names = ("black", "white", "red", "green", "blue")
-    colours = ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
-    return dict(zip(names, colours, strict=True))
-
-
-@dataclass
-class RGBATaskConfig:
-    """Schema of ``task=rgba``."""
-
-    _target_: str = "peekaboo.tasks.rgba.RGBATask"
-    name: str = "rgba"
-    size: int = 512  # side of the generated image (the preset follows the prior's resolution)
-    backgrounds: dict[str, list[float]] = field(default_factory=_original_backgrounds)  # name -> RGB in [0, 1]
-    checker: int = 8  # squares per side of the checkerboard behind on_checkerboard.png and the timelapse
-    transparent: bool = True  # false: an opaque RGB image (no alpha, no backgrounds), as the paper's Fig. 12-13
 
 
 class RGBAScene(Scene):
@@ -117,7 +98,7 @@ class RGBATask:
         transparent: bool = True,
     ):
         self.size = size
-        self.backgrounds = dict(backgrounds if backgrounds is not None else _original_backgrounds())
+        self.backgrounds = dict(backgrounds if backgrounds is not None else original_backgrounds())
         self.checker = checker
         self.transparent = transparent
 

@@ -22,19 +22,6 @@ from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, t
 
 
 @dataclass
-class SegmentTaskConfig:
-    """Schema of ``task=segment``."""
-
-    _target_: str = "peekaboo.tasks.segment.SegmentTask"
-    name: str = "segment"
-    threshold: float = 0.5  # mask.png = alpha > threshold; also the fixed threshold of the metrics
-    score_thresholds: list[float] = field(default_factory=list)  # extra thresholds scored per item
-    sweep_levels: int = SWEEP_LEVELS  # per-item counts at thresholds k/levels (best-threshold metrics); 0: off
-    save_npy: bool = True
-    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)  # before thresholding
-
-
-@dataclass
 class UnitMaps:
     """Per-unit results to render: from the optimisation engine, or from a training-free baseline."""
 
