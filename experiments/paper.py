@@ -217,7 +217,7 @@ def fig_fg_bg_grid(directory: Path, max_items: int = 1, max_frames: int = 6) -> 
 
 def parametrization_kind(job: Job) -> str:
     """'implicit' for a Fourier field, 'pixel' for a raster one."""
-    return "implicit" if str(job.config().param.kind) == "fourier" else "pixel"
+    return "implicit" if job.config().param.field._target_ == "peekaboo.params.fields.FourierField" else "pixel"
 
 
 def evenly_spaced(count: int, most: int) -> list[int]:

@@ -53,7 +53,7 @@ def test_batching_is_exact_with_several_backgrounds_per_unit():
 def test_prompt_embeddings_are_computed_once_per_prompt():
     module, items = module_and_items("toy", "raster", 3, "data.prompt=red circle")
     calls = []
-    cache = module._state["objective"]._embed_prior  # the objective's cache in front of prior.embed_prompts
+    cache = module._state["objective"].terms["sds"].embed  # the objective's cache in front of prior.embed_prompts
     encode = cache.encode
     cache.encode = lambda prompts: calls.append(list(prompts)) or encode(prompts)
     module.optimize_batch(items[:2])

@@ -1,5 +1,7 @@
 """CLIP guidance on a tiny config-built CLIP: CLIP's own logits, gradient to alpha, sign, missing weights."""
 
+import functools
+
 import pytest
 import torch
 
@@ -37,10 +39,10 @@ def test_gradient_reaches_alpha_and_descending_raises_the_logit(tiny_clip):
     """Through the objective (CLIP only, no alpha penalty): alpha gets a gradient; a small step along it raises
     every unit's logit and lowers the loss by clip_coef times as much."""
     torch.manual_seed(0)
-    objective = PeekabooObjective(prior=None, lambda_alpha=0.0, clip={"tiny": True})
+    objective = PeekabooObjective(prior=None, lambda_alpha=0.0, clip=functools.partial(ClipGuidance, tiny=True))
     rng = UnitRandom([0, 1], "cpu")
     images = torch.rand(2, 3, 48, 48)
-    alpha = Parametrization(rng.init, 1, 48, 48, kind="raster")
+    alpha = Parametrization(rng.init, 1, 48, 48)
     scene = SegmentationScene(images, alpha)
     cond, shared = objective.conditioning(["a dog", "a cat"])
     sample_unit = torch.arange(2)

@@ -118,3 +118,17 @@ def test_evaluation_values_are_checked(key):
     with pytest.raises(ConfigError) as err:
         validate(compose(BASE + [key]))
     assert err.value.key == key.split("=")[0]
+
+
+def test_any_lightning_flag_reaches_the_trainer(tmp_path):
+    """The trainer is built from its config (``_target_: lightning.Trainer``): flags it does not declare can be
+    added with ``+``, ours (batch_size, num_workers) stay out of Lightning's way, and inference mode stays off."""
+    from peekaboo.pipeline import build_trainer
+
+    cfg = compose(["+trainer.precision=bf16-mixed", "+trainer.limit_predict_batches=3", "trainer.batch_size=4"])
+    trainer = build_trainer(cfg, tmp_path, None, [])
+    assert trainer.precision == "bf16-mixed" and trainer.limit_predict_batches == 3
+    assert not trainer.predict_loop.inference_mode and trainer.default_root_dir == str(tmp_path)
+    with pytest.raises(HydraException) as err:
+        build_trainer(compose(["+trainer.precisoin=bf16-mixed"]), tmp_path, None, [])
+    assert "precisoin" in str(err.value)

@@ -78,8 +78,6 @@ def test_two_job_sweep_writes_two_run_directories(image_files, tmp_path, peekabo
         tiny(
             image_files,
             "param=raster,fourier_bilateral",
-            "param.fourier.num_features=32",
-            "param.fourier.hidden=16",
             f"hydra.sweep.dir={tmp_path}/sweep",
             "-m",
         ),

@@ -2,7 +2,6 @@
 seeds, start-up checks, the toy world's alphas on the foreground shapes, and the Stable Diffusion path (tiny_sd)."""
 
 import csv
-import functools
 import json
 
 import numpy as np
@@ -51,7 +50,7 @@ def grid_scene(item_indices, base_seed=0, n_fg=2, n_bg=3, size=8):
     task = FgBgGridTask(size=size, timelapse_size=4)
     units = task.units(items, base_seed)
     rng = UnitRandom([u.random_seed for u in units], "cpu")
-    scene = task.build_scene(items, units, rng, functools.partial(Parametrization, kind="raster"), None, None, 1)
+    scene = task.build_scene(items, units, rng, Parametrization, None, None, 1)
     return scene, units, rng
 
 

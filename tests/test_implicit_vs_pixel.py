@@ -29,7 +29,7 @@ def darken(composites, *_):
 
 def run_engine(seeds, channels, iterations=6):
     rng = UnitRandom(seeds, "cpu")
-    scene = RGBAScene(Parametrization(rng.init, channels, 8, 8, kind="raster"), BACKGROUNDS, 2)
+    scene = RGBAScene(Parametrization(rng.init, channels, 8, 8), BACKGROUNDS, 2)
     optimizer = lambda groups: torch.optim.SGD(groups, lr=0.5)  # noqa: E731
     return optimize(scene, darken, rng, optimizer, torch.zeros(len(seeds), 1), None, iterations, snapshot_every=1)
 

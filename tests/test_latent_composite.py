@@ -60,7 +60,7 @@ def test_latent_compositing_never_differentiates_nor_calls_the_vae_in_the_loop(p
     assert result.history["sds"].shape == (3, 2)
 
     # gradients reach alpha (and only alpha) through the pooled blend
-    sds = module._state["objective"].sds
+    sds = module._state["objective"].terms["sds"]
     layers, images = layers_and_composites(2, 32)
     cond = module.prior.embed_prompts(["a red circle", "a blue square"])
     out = sds(images, cond, module.prior.embed_prompts([""]), UnitRandom([1, 2], "cpu"), [1, 1], 0, layers)

@@ -1,19 +1,21 @@
 """The four mask parametrizations: range, shape, gradients, per-unit independence and seeding."""
 
+import functools
+
 import pytest
 import torch
 
 from peekaboo.engine.random import UnitRandom
-from peekaboo.params.configs import BilateralConfig, FourierConfig
+from peekaboo.params.configs import BilateralConfig
+from peekaboo.params.fields import FourierField, RasterField
 from peekaboo.params.parametrization import Parametrization
 
+SMALL_FOURIER = functools.partial(FourierField, num_features=32, hidden=16)
 VARIANTS = {
-    "raster": dict(kind="raster", bilateral=None),
-    "raster_bilateral": dict(kind="raster", bilateral=BilateralConfig()),
-    "fourier": dict(kind="fourier", bilateral=None, fourier=FourierConfig(num_features=32, hidden=16)),
-    "fourier_bilateral": dict(
-        kind="fourier", bilateral=BilateralConfig(init_blur=False), fourier=FourierConfig(num_features=32, hidden=16)
-    ),
+    "raster": dict(field=RasterField, bilateral=None),
+    "raster_bilateral": dict(field=RasterField, bilateral=BilateralConfig()),
+    "fourier": dict(field=SMALL_FOURIER, bilateral=None),
+    "fourier_bilateral": dict(field=SMALL_FOURIER, bilateral=BilateralConfig(init_blur=False)),
 }
 
 

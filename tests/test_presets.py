@@ -27,7 +27,7 @@ COMPANIONS = {
     "row=daam": ["model=tiny_sd"],
 }
 GROUPS = ["method", "model", "data", "param", "optimizer", "loss", "guidance_map", "schedule", "task", "trainer"]
-GROUPS += ["logger", "tuning", "experiment", "row", "task/postprocess"]
+GROUPS += ["logger", "tuning", "experiment", "row", "task/postprocess", "param/field"]
 
 
 def presets() -> list[str]:
@@ -40,9 +40,8 @@ def presets() -> list[str]:
 
 def test_every_group_has_presets():
     groups = {p.split("=")[0] for p in presets()}
-    assert groups == set(GROUPS)
-    on_disk = {p.parent.name for p in CONF.glob("*/*.yaml")} - {"launcher"}
-    assert on_disk <= {g.split("/")[-1] for g in GROUPS}, "a config group the test does not cover"
+    on_disk = {p.parent.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml")} - {".", "hydra/launcher"}
+    assert groups == set(GROUPS) == on_disk, "a config group the test does not cover"
 
 
 @pytest.mark.parametrize("preset", presets())
@@ -58,7 +57,7 @@ def test_preset_composes_and_validates(preset):
     validate(cfg)
     if group == "tuning":
         assert cfg.param.name == param and cfg.model.name == model
-    elif group not in ("experiment", "row", "task/postprocess"):
+    elif group not in ("experiment", "row", "task/postprocess", "param/field"):
         assert cfg[group].name == name or group == "method" and cfg.method.name == name
 
 

@@ -20,7 +20,7 @@ BACKGROUNDS = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1
 
 def make_scene(seeds, n_backgrounds=2):
     rng = UnitRandom(seeds, "cpu")
-    image = Parametrization(rng.init, 4, 8, 8, kind="raster")
+    image = Parametrization(rng.init, 4, 8, 8)
     return RGBAScene(image, BACKGROUNDS, n_backgrounds), rng
 
 

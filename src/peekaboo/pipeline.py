@@ -80,19 +80,14 @@ def build_logger(cfg: DictConfig, output_dir: Path):
 
 
 def build_trainer(cfg: DictConfig, output_dir: Path, logger, callbacks):
-    import lightning
-
-    trainer = lightning.Trainer(
-        accelerator=cfg.trainer.accelerator,
-        devices=cfg.trainer.devices,
-        strategy=cfg.trainer.strategy,
-        num_nodes=cfg.trainer.num_nodes,
+    """``cfg.trainer`` as a ``lightning.Trainer``; predict steps optimise, so inference mode is always off."""
+    trainer = build(
+        cfg.trainer,
+        "batch_size",
+        "num_workers",
         logger=logger or False,
         callbacks=callbacks,
         inference_mode=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=cfg.trainer.enable_progress_bar,
         default_root_dir=str(output_dir),
     )
     check_launcher(trainer)

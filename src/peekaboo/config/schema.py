@@ -25,16 +25,20 @@ class ScheduleConfig:
 
 @dataclass
 class TrainerConfig:
-    """Schema of ``trainer``: Lightning Trainer arguments plus how many items share one predict step."""
+    """Schema of ``trainer``: the ``lightning.Trainer`` made from it (any of its flags can be added on the command
+    line, e.g. ``+trainer.precision=bf16-mixed``), plus how items are batched and loaded (ours, not Lightning's)."""
 
+    _target_: str = "lightning.Trainer"
     name: str = "cpu"
     accelerator: str = "cpu"
     devices: Any = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    batch_size: int = 1  # items optimised together (their prompts and backgrounds share each UNet call)
-    num_workers: int = 0
     enable_progress_bar: bool = True
+    enable_checkpointing: bool = False  # nothing to checkpoint: every item's parameters live for one predict step
+    enable_model_summary: bool = False
+    batch_size: int = 1  # items optimised together (their prompts and backgrounds share each UNet call)
+    num_workers: int = 0  # data loader workers
 
 
 class WandbMode(enum.Enum):

@@ -24,6 +24,7 @@ from peekaboo.data.configs import (
 )
 from peekaboo.guides.configs import DepthGuideConfig, RGBGuideConfig
 from peekaboo.optim import AdamConfig, SGDConfig
+from peekaboo.params.configs import FourierFieldConfig, RasterFieldConfig
 from peekaboo.priors.configs import StableDiffusionConfig, TinySDConfig, ToyPriorConfig
 from peekaboo.tasks.configs import FgBgGridTaskConfig, RGBATaskConfig, SegmentTaskConfig
 
@@ -40,6 +41,7 @@ SCHEMAS = {
         "cocostuff27": CocoStuff27Config,
         "fg_bg_grid": FgBgGridDataConfig,
     },
+    "param/field": {"raster": RasterFieldConfig, "fourier": FourierFieldConfig},
     "optimizer": {"sgd": SGDConfig, "adam": AdamConfig},
     "guidance_map": {"rgb": RGBGuideConfig, "depth": DepthGuideConfig},
     "task": {"segment": SegmentTaskConfig, "rgba": RGBATaskConfig, "fg_bg_grid": FgBgGridTaskConfig},

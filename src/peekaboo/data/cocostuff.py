@@ -132,5 +132,3 @@ class CocoStuff27Dataset(Dataset):
                 "classes": present,
             },
         )
-
-

@@ -101,5 +101,3 @@ class FolderDataset(Dataset):
             f"item '{self.item_ids[index]}'",
             {k: v for k, v in row.items() if k not in INDEX_KEYS and v not in (None, "")},
         )
-
-

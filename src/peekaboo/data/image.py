@@ -126,5 +126,3 @@ class ImageDataset(Dataset):
             self.void,
             f"item '{self.item_id}'",
         )
-
-

@@ -39,5 +39,3 @@ class VOCCDataset(FolderDataset):
                     f"manifest ({BUILD_HINT})"
                 )
             row["prompt"] = (renames or {}).get(row["class"], row["prompt"])
-
-

@@ -9,14 +9,19 @@ composite; text embeddings are computed once per prompt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.embedding_cache import EmbeddingCache
+from peekaboo.engine.random import UnitRandom
+from peekaboo.engine.scene import Composites
+from peekaboo.guidance.term import GuidanceTerm, TermOutput
 from peekaboo.priors.configs import Precision
 from peekaboo.priors.stable_diffusion import load_error, offline_requested
 from peekaboo.schedules import Schedule
@@ -34,7 +39,7 @@ class ClipOutput:
     logit: torch.Tensor  # (S,) detached, for logging
 
 
-class ClipGuidance:
+class ClipGuidance(GuidanceTerm):
     """A frozen CLIP scoring composites against per-sample text embeddings (from :meth:`embed`)."""
 
     def __init__(
@@ -91,6 +96,25 @@ class ClipGuidance:
     def __call__(self, images: torch.Tensor, text: torch.Tensor, iteration: int) -> ClipOutput:
         logit = self.logits(images, text)
         return ClipOutput(loss=-self.clip_coef(iteration) * logit, logit=logit.detach())
+
+    def conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, None]:
+        return self.embed(prompts), None
+
+    def score(
+        self,
+        composites: Composites,
+        cond: torch.Tensor,
+        shared: torch.Tensor | None,
+        rng: UnitRandom,
+        counts: Sequence[int],
+        iteration: int,
+    ) -> TermOutput:
+        out = self(composites.images, cond, iteration)
+        return TermOutput(out.loss, means={"clip_logit": out.logit})
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig, key: str) -> None:
+        Schedule.parse(OmegaConf.select(cfg, f"{key}.clip_coef"), f"{key}.clip_coef")
 
 
 TINY_CLIP_VERSION = 1

@@ -24,6 +24,10 @@ class Compositing(enum.Enum):
 
 @dataclass
 class SDSConfig:
+    """Schema of ``loss.sds``: score distillation on the diffusion prior."""
+
+    _target_: str = "peekaboo.guidance.sds.ScoreDistillation"
+    _partial_: bool = True  # the objective makes it, with the prior
     guidance_scale: Any = 100.0  # schedule: number or [[iteration, value], ...]
     min_step: Any = 0.02  # schedule, fraction of the training timesteps (0.02 -> t >= 20)
     max_step: Any = 0.98  # schedule, fraction (0.98 -> t <= 980), inclusive
@@ -38,7 +42,10 @@ class SDSConfig:
 
 @dataclass
 class ClipConfig:
-    """Schema of ``loss.clip``."""
+    """Schema of ``loss.clip``: the CLIP logit of the composite and the prompt."""
+
+    _target_: str = "peekaboo.guidance.clip.ClipGuidance"
+    _partial_: bool = True  # the objective makes it, on its device
 
     path: str = "openai/clip-vit-base-patch32"  # hub id or local directory (as written by save_pretrained)
     revision: str | None = None
@@ -51,7 +58,8 @@ class ClipConfig:
 
 @dataclass
 class LossConfig:
-    """Schema of the ``loss`` group: which guidance terms are on, and the alpha penalty."""
+    """Schema of the ``loss`` group: the alpha penalty and the guidance terms (a section naming its class with
+    ``_target_`` is on, ``null`` is off)."""
 
     _target_: str = "peekaboo.guidance.objective.PeekabooObjective"
     name: str = "sds"

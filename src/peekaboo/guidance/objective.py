@@ -1,23 +1,25 @@
 """The Peekaboo loss: guidance terms on the composites plus ``lambda_alpha * alpha.sum()`` per unit.
 
-Guidance terms (score distillation on the prior, CLIP) are switched on by their config sections. Each term's
-prompt conditioning is computed once per batch by :meth:`PeekabooObjective.conditioning` (cached per prompt)
-and handed to the engine, which indexes it per sample.
+Guidance terms (score distillation on the prior, CLIP, or any ``GuidanceTerm``) are the sections of the ``loss``
+config that name a class (``_target_``); ``null`` switches one off. Each term's prompt conditioning is computed
+once per batch by :meth:`PeekabooObjective.conditioning` and handed to the engine, which indexes it per sample.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 
-from peekaboo.embedding_cache import EmbeddingCache
+from peekaboo.config.validate import component_class, positive
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Composites
-from peekaboo.guidance.clip import ClipGuidance
-from peekaboo.guidance.configs import ClipConfig, SDSConfig
-from peekaboo.guidance.sds import ScoreDistillation
+from peekaboo.errors import ConfigError
+from peekaboo.guidance.term import GuidanceTerm
 from peekaboo.priors.base import DiffusionPrior
 from peekaboo.schedules import Schedule
 
@@ -28,35 +30,52 @@ class ObjectiveOutput:
     per_unit: dict[str, torch.Tensor]  # name -> (U,) for logging
 
 
-def _as_dict(value: Any) -> dict:
-    return dict(vars(value)) if hasattr(value, "__dataclass_fields__") else dict(value)
+def term_sections(loss: DictConfig) -> dict[str, DictConfig]:
+    """The enabled guidance terms of a ``loss`` config: name -> section (those that name a class)."""
+    return {name: section for name, section in loss.items() if isinstance(section, Mapping) and "_target_" in section}
 
 
 class PeekabooObjective:
     """Sums the enabled guidance terms per unit and adds the alpha penalty.
 
-    ``prior`` is needed only by score distillation (it may be None when ``sds`` is off); CLIP is loaded here,
-    once per process, on ``device``.
+    ``terms``: name -> a factory of the term (``functools.partial`` of a ``GuidanceTerm`` with its settings, as
+    the config makes it) or None (off). Each is called with ``key`` and whichever of ``prior`` and ``device`` it
+    takes; ``prior`` may be None when no term needs it.
     """
 
     def __init__(
         self,
         prior: DiffusionPrior | None,
         lambda_alpha: Any = 0.05,
-        sds: SDSConfig | dict | None = None,
-        clip: ClipConfig | dict | None = None,
         device: torch.device | str | None = None,
         key: str = "loss",
+        **terms: Callable[..., GuidanceTerm] | None,
     ):
         self.lambda_alpha = Schedule.parse(lambda_alpha, f"{key}.lambda_alpha")
-        self.prior = prior
-        self.sds = None if sds is None else ScoreDistillation(prior, **_as_dict(sds), key=f"{key}.sds")
-        self.clip = None
-        if clip is not None:
-            device = device if device is not None else prior.device if prior is not None else "cpu"
-            self.clip = ClipGuidance(**_as_dict(clip), device=device, key=f"{key}.clip")
-        self._embed_prior = EmbeddingCache(prior.embed_prompts) if prior is not None else None
+        device = device if device is not None else prior.device if prior is not None else "cpu"
+        runtime = {"prior": prior, "device": device}
+        self.terms: dict[str, GuidanceTerm] = {}
+        for name, factory in terms.items():
+            if factory is not None:
+                accepted = inspect.signature(factory).parameters
+                given = {k: v for k, v in runtime.items() if k in accepted}
+                self.terms[name] = factory(key=f"{key}.{name}", **given)
         self._sizes: dict[tuple[int, ...], torch.Tensor] = {}
+
+    @staticmethod
+    def needs_prior(loss: DictConfig) -> bool:
+        """Whether a term of this ``loss`` config scores with the diffusion prior (else it is not loaded)."""
+        return any(get_term(section, f"loss.{name}").needs_prior for name, section in term_sections(loss).items())
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+        positive(cfg, "loss.n_backgrounds")
+        terms = term_sections(cfg.loss)
+        if not terms:
+            raise ConfigError("loss", "no guidance term is on: use loss=sds, loss=clip or loss=sds_clip")
+        for name, section in terms.items():
+            get_term(section, f"loss.{name}").check_config(cfg, f"loss.{name}")
 
     def _unit_sizes(self, counts: list[int], like: torch.Tensor) -> torch.Tensor:
         """Samples per unit as a device tensor, made once per layout (no host-to-device copy per iteration)."""
@@ -71,11 +90,10 @@ class PeekabooObjective:
         Per-unit tensors have one row per prompt; the engine selects one row per sample.
         """
         cond, shared = {}, {}
-        if self.sds is not None:
-            cond["sds"] = self._embed_prior(prompts)
-            shared["sds"] = self._embed_prior([""])
-        if self.clip is not None:
-            cond["clip"] = self.clip.embed(prompts)
+        for name, term in self.terms.items():
+            cond[name], common = term.conditioning(prompts)
+            if common is not None:
+                shared[name] = common
         return cond, shared
 
     def __call__(
@@ -94,20 +112,22 @@ class PeekabooObjective:
         per_unit: dict[str, torch.Tensor] = {}
         total = composites.images.new_zeros(n_units)
         samples = self._unit_sizes(counts, total)
-        if self.sds is not None:
-            out = self.sds(composites.images, cond["sds"], uncond["sds"], rng, counts, iteration, composites.layers)
-            per_unit["sds"] = _per_unit(out.grad_sq.detach(), sample_unit, n_units)
-            per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / samples
-            total = total + _per_unit(out.loss, sample_unit, n_units)
-        if self.clip is not None:
-            out = self.clip(composites.images, cond["clip"], iteration)
-            per_unit["clip_logit"] = _per_unit(out.logit, sample_unit, n_units) / samples
+        for name, term in self.terms.items():
+            out = term.score(composites, cond[name], uncond.get(name), rng, counts, iteration)
+            for log, values in out.sums.items():
+                per_unit[log] = _per_unit(values, sample_unit, n_units)
+            for log, values in out.means.items():
+                per_unit[log] = _per_unit(values, sample_unit, n_units) / samples
             total = total + _per_unit(out.loss, sample_unit, n_units)
         if composites.alpha is not None:
             alpha_sum = composites.alpha.flatten(1).sum(1)
             per_unit["alpha_mean"] = alpha_sum.detach() / composites.alpha[0].numel()
             total = total + self.lambda_alpha(iteration) * alpha_sum
         return ObjectiveOutput(total.sum(), per_unit)
+
+
+def get_term(section: DictConfig, key: str) -> type[GuidanceTerm]:
+    return component_class(section._target_, f"{key}._target_")
 
 
 def _per_unit(values: torch.Tensor, sample_unit: torch.Tensor, n_units: int) -> torch.Tensor:

@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from peekaboo.embedding_cache import EmbeddingCache
 from peekaboo.engine.random import UnitRandom
-from peekaboo.engine.scene import Layers
+from peekaboo.engine.scene import Composites, Layers
 from peekaboo.errors import ConfigError
 from peekaboo.guidance.configs import Compositing, Weighting
 from peekaboo.guidance.latent_composite import LatentCompositor, resize_images
+from peekaboo.guidance.term import GuidanceTerm, TermOutput
 from peekaboo.priors.base import DiffusionPrior
 from peekaboo.schedules import Schedule
+
+TOY_PRIOR = "peekaboo.priors.toy.ToyPrior"
 
 
 @dataclass
@@ -41,8 +46,10 @@ def timestep_bounds(min_frac: float, max_frac: float, num_train_timesteps: int) 
     return int(num_train_timesteps * min_frac), int(num_train_timesteps * max_frac)
 
 
-class ScoreDistillation:
+class ScoreDistillation(GuidanceTerm):
     """SDS on a frozen prior. Holds no learnable state; schedules are evaluated per iteration on the host."""
+
+    needs_prior = True
 
     def __init__(
         self,
@@ -74,6 +81,58 @@ class ScoreDistillation:
             else None
         )
         self.weight = weight
+        self.embed = EmbeddingCache(prior.embed_prompts)
+
+    def conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prompts' embeddings and the empty prompt's (classifier-free guidance), cached per prompt."""
+        return self.embed(prompts), self.embed([""])
+
+    def score(
+        self,
+        composites: Composites,
+        cond: torch.Tensor,
+        shared: torch.Tensor | None,
+        rng: UnitRandom,
+        counts: Sequence[int],
+        iteration: int,
+    ) -> TermOutput:
+        out = self(composites.images, cond, shared, rng, counts, iteration, composites.layers)
+        return TermOutput(out.loss, sums={"sds": out.grad_sq.detach()}, means={"t": out.timesteps.float()})
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig, key: str) -> None:
+        sds = OmegaConf.select(cfg, key)
+        scale = Schedule.parse(sds.guidance_scale, f"{key}.guidance_scale")
+        low = Schedule.parse(sds.min_step, f"{key}.min_step")
+        high = Schedule.parse(sds.max_step, f"{key}.max_step")
+        if any(v < 0 for v in scale.breakpoints):
+            raise ConfigError(f"{key}.guidance_scale", "must be >= 0")
+        for name, schedule in (("min_step", low), ("max_step", high)):
+            if any(not 0 <= v <= 1 for v in schedule.breakpoints):
+                raise ConfigError(
+                    f"{key}.{name}",
+                    f"is a fraction of the training timesteps: it must lie in [0, 1], got {list(schedule.breakpoints)}",
+                )
+        for it in sorted(set(low.iterations) | set(high.iterations)):
+            if low(it) >= high(it):
+                raise ConfigError(
+                    f"{key}.min_step",
+                    f"must be < {key}.max_step at every iteration; at iteration {it} "
+                    f"min_step={low(it):g} >= max_step={high(it):g}",
+                )
+        if sds.grad_clip is not None and sds.grad_clip <= 0:
+            raise ConfigError(f"{key}.grad_clip", f"must be > 0 or null, got {sds.grad_clip}")
+        if sds.colour_lattice < 2:
+            raise ConfigError(f"{key}.colour_lattice", f"must be >= 2 (points per RGB axis), got {sds.colour_lattice}")
+        resolution = sds.resolution
+        if resolution is not None and (resolution < 8 or resolution % 8):
+            raise ConfigError(f"{key}.resolution", f"must be null or a positive multiple of 8, got {resolution}")
+        if resolution is not None and cfg.model.get("_target_") == TOY_PRIOR and resolution != cfg.model.size:
+            raise ConfigError(
+                f"{key}.resolution",
+                f"the toy world's prior only scores images of its own size ({cfg.model.size}); got {resolution}: "
+                "leave it null",
+            )
 
     def __call__(
         self,

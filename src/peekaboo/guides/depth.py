@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 
 from peekaboo.data.base import Item
-from peekaboo.errors import ModelLoadError
+from peekaboo.errors import ConfigError, ModelLoadError
 from peekaboo.guides.configs import DepthNormalization
 from peekaboo.guides.rgb import RGBGuide
 from peekaboo.io.atomic import write_bytes
@@ -75,6 +76,13 @@ class DepthGuide(RGBGuide):
         self.tiny = tiny
         self.model = None
         self.computed = 0  # depth maps computed by the model (not read from the cache) in this process
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        guide = cfg.guidance_map
+        normalize = DepthNormalization(getattr(guide.normalize, "value", guide.normalize))
+        if normalize is DepthNormalization.divide and guide.divisor <= 0:
+            raise ConfigError("guidance_map.divisor", f"must be > 0, got {guide.divisor}")
 
     def setup(self, device: torch.device) -> None:
         """Load the DPT model (and its preprocessing constants) on ``device``; a no-op once loaded."""

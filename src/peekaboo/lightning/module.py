@@ -20,6 +20,7 @@ from peekaboo.engine.optimize import EngineResult, optimize
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.reference import optimize_one_at_a_time
 from peekaboo.engine.scene import Scene
+from peekaboo.guidance.objective import PeekabooObjective
 from peekaboo.lightning.prior_module import PriorModule
 from peekaboo.tasks.base import ItemArtifacts, Unit
 
@@ -31,7 +32,7 @@ class PeekabooModule(PriorModule):
 
         The diffusion prior is loaded only when a term needs it (``loss=clip`` alone does not), the guide's
         models only when a bilateral filter uses the guide."""
-        prior = build(cfg.model, device=device) if cfg.loss.sds is not None else None
+        prior = build(cfg.model, device=device) if PeekabooObjective.needs_prior(cfg.loss) else None
         guide = build(cfg.guidance_map)
         if cfg.param.bilateral is not None:
             guide.setup(device)

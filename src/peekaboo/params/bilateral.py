@@ -50,10 +50,9 @@ def bilateral_weights(
     stacked = torch.cat(weights, dim=1)
     normalised = stacked / stacked.sum(1, keepdim=True)
     # Across an edge the range weight underflows towards subnormal floats (exp(-40) and below), and 40
-    # applications of the operator then run on subnormals, which x86 CPUs process 5-10x slower: fwd+bwd of
-    # 8 masks at 32x32 took 13.5 ms with random guides against 2.5 ms without (make bench's toy rows use
-    # flat scenes and never see it). A weight below 1e-12 cannot change a float32 sum that also holds the
-    # centre pixel's weight (>= 1/k^2), so it is set to 0.
+    # applications of the operator then run on subnormals, which x86 CPUs process several times slower (see
+    # docs/performance.md). A weight below 1e-12 cannot change a float32 sum that also holds the centre
+    # pixel's weight (>= 1/k^2), so it is set to 0.
     return normalised.masked_fill(normalised < NEGLIGIBLE_WEIGHT, 0.0)
 
 
@@ -92,13 +91,10 @@ def _repeat(x: torch.Tensor, taps: torch.Tensor, iterations: int, fused: bool) -
     input and output in turn, so every neighbour view is a contiguous run at a fixed offset and nothing is
     copied between applications. ``fused``: one multiply over all k*k views and one sum per application (two
     kernels: what counts on a GPU); otherwise one multiply and k*k - 1 fused multiply-adds streaming through
-    the cache, the CPU default: 40 applications at 256x256 took 2.8 ms against the fused 5.5 ms (and 12% less
-    than slicing a 2-D padded buffer). Small masks are the exception (40 applications with k = 3, forward and
-    backward, on a 2-core AMD EPYC: fused / per tap 0.38 at 32x32, 0.54 for 8 masks at 32x32, 0.86 for 8 at
-    64x64, 1.24 for 8 at 96x96, 1.36 at 256x256), but the fused form sums in another order, and on the toy
-    world that rounding alone turned 2 of the 16 scenes of ``param=fourier_bilateral`` (mIoU 0.949 -> 0.865).
-    A rule on the batch's size would let a mask's rounding depend on how many masks share its batch, so CPUs
-    keep the per-tap form at every size.
+    the cache, the CPU default (faster at SD sizes). Small masks would be faster fused, but the fused form sums
+    in another order, and on the toy world that rounding alone changes masks of ``param=fourier_bilateral``;
+    a rule on the batch's size would let a mask's rounding depend on how many masks share its batch, so CPUs
+    keep the per-tap form at every size (numbers: docs/performance.md).
     """
     n, c, h, w = x.shape
     k = taps.shape[2]

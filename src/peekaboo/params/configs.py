@@ -5,23 +5,29 @@ must not pay for torch or lightning. Each schema's ``_target_`` names the class 
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
-
-class FieldKind(enum.Enum):
-    raster = "raster"
-    fourier = "fourier"
+from omegaconf import MISSING
 
 
 @dataclass
-class RasterConfig:
+class RasterFieldConfig:
+    """Schema of ``param/field=raster``: a learnable value per pixel and channel."""
+
+    _target_: str = "peekaboo.params.fields.RasterField"
+    _partial_: bool = True  # the parametrization calls it with the units' generators and the image size
     init: str = "randn"  # "randn" (the original) or "zeros"
     init_scale: float = 1.0
 
 
 @dataclass
-class FourierConfig:
+class FourierFieldConfig:
+    """Schema of ``param/field=fourier``: Fourier features of the pixel grid and a per-pixel MLP."""
+
+    _target_: str = "peekaboo.params.fields.FourierField"
+    _partial_: bool = True
     num_features: int = 256
     hidden: int = 256
     hidden_layers: int = 3
@@ -60,8 +66,6 @@ class ParamConfig:
     _target_: str = "peekaboo.params.parametrization.Parametrization"
     _partial_: bool = True
     name: str = "raster_bilateral"
-    kind: FieldKind = FieldKind.raster  # raster | fourier
-    raster: RasterConfig = field(default_factory=RasterConfig)
-    fourier: FourierConfig = field(default_factory=FourierConfig)
     bilateral: BilateralConfig | None = None
-    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    recipe: RecipeConfig = dataclasses.field(default_factory=RecipeConfig)
+    field: Any = MISSING  # param/field: the learnable field's class (_target_) and settings

@@ -8,18 +8,27 @@ fourier_bilateral sigmoid(bilateral(MLP(fourier features)))
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
+from peekaboo.config.validate import positive
+from peekaboo.errors import ConfigError
 from peekaboo.params.bilateral import BilateralOperator, bilateral_weights
-from peekaboo.params.configs import BilateralConfig, FieldKind, FourierConfig, RasterConfig
-from peekaboo.params.fields import FourierField, RasterField
+from peekaboo.params.configs import BilateralConfig
+from peekaboo.params.fields import RasterField
+
+FieldFactory = Callable[..., nn.Module]  # (generators, channels, height, width) -> a field (``param.field``)
 
 
 class Parametrization(nn.Module):
     """U independent (C, H, W) fields in (0, 1), optionally bilateral-filtered with per-unit guide weights.
 
     generators:    one CPU generator per unit (initialisation).
+    field:         makes the learnable field (``param.field``: ``RasterField``, ``FourierField`` or any class
+                   with the same interface: ``n_units``, ``unit_parameters(unit)``, ``forward() -> logits``).
     guides:        (G, Cg, H, W) guide images (required with a bilateral filter); units index them with
                    ``guide_index`` so an image shared by several prompts has its weights computed once.
     """
@@ -30,32 +39,14 @@ class Parametrization(nn.Module):
         channels: int,
         height: int,
         width: int,
-        kind: FieldKind | str = FieldKind.raster,
-        raster: RasterConfig | dict | None = None,
-        fourier: FourierConfig | dict | None = None,
+        field: FieldFactory = RasterField,
         bilateral: BilateralConfig | dict | None = None,
         guides: torch.Tensor | None = None,
         guide_index: list[int] | None = None,
     ):
         super().__init__()
-        kind = FieldKind(getattr(kind, "value", kind))
-        raster = _as(RasterConfig, raster)
-        fourier = _as(FourierConfig, fourier)
         bilateral = None if bilateral is None else _as(BilateralConfig, bilateral)
-        if kind is FieldKind.raster:
-            self.field = RasterField(generators, channels, height, width, raster.init, raster.init_scale)
-        else:
-            self.field = FourierField(
-                generators,
-                channels,
-                height,
-                width,
-                fourier.num_features,
-                fourier.hidden,
-                fourier.hidden_layers,
-                fourier.scale,
-                fourier.batchnorm,
-            )
+        self.field = field(generators, channels, height, width)
         self.bilateral: BilateralOperator | None = None
         if bilateral is not None:
             if guides is None:
@@ -63,9 +54,24 @@ class Parametrization(nn.Module):
             index = torch.as_tensor(guide_index if guide_index is not None else range(len(generators)))
             weights = bilateral_weights(guides, bilateral.kernel_size, bilateral.tolerance, bilateral.sigma)
             self.bilateral = BilateralOperator(weights.index_select(0, index.to(weights.device)), bilateral.iterations)
-            if bilateral.init_blur and isinstance(self.field, RasterField):
+            set_values = getattr(self.field, "set_values", None)  # fields holding their values directly (raster)
+            if bilateral.init_blur and set_values is not None:
                 with torch.no_grad():
-                    self.field.set_values(self._filter(self.field().to(weights.device)).to("cpu"))
+                    set_values(self._filter(self.field().to(weights.device)).to("cpu"))
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        bilateral = cfg.param.bilateral
+        if bilateral is None:
+            return
+        if bilateral.kernel_size < 1 or bilateral.kernel_size % 2 == 0:
+            raise ConfigError(
+                "param.bilateral.kernel_size", f"must be a positive odd integer, got {bilateral.kernel_size}"
+            )
+        for key in ("tolerance", "sigma"):
+            if bilateral[key] <= 0:
+                raise ConfigError(f"param.bilateral.{key}", f"must be > 0, got {bilateral[key]}")
+        positive(cfg, "param.bilateral.iterations", 0)
 
     def _filter(self, logits: torch.Tensor) -> torch.Tensor:
         return logits if self.bilateral is None else self.bilateral(logits)

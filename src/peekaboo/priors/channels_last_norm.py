@@ -1,13 +1,11 @@
 """GroupNorm with a fast backward pass for large channels_last bfloat16 tensors on a CPU.
 
 PyTorch's CPU kernel for GroupNorm's backward is several times slower on channels_last (NHWC) bf16 tensors
-than on NCHW ones: on a 2-core EPYC (Zen 5), at 128x512x512, 131-309 ms against 47 ms, which made it 0.7 s
-of the full SD1.5 step's 8 s in bf16 + channels_last while the fp32 (NCHW) step spends 0.12 s there. Peekaboo
-backpropagates through the VAE encoder every iteration, and its first blocks run at the full 512x512, so
-``ChannelsLastGroupNorm`` keeps the native forward (fast in NHWC) and computes the gradients itself from
-per-channel sums over the pixels (contiguous rows in NHWC) and two multiply-add passes: 33 ms at that size.
+than on NCHW ones. Peekaboo backpropagates through the VAE encoder every iteration, and its first blocks run at
+the full 512x512, so ``ChannelsLastGroupNorm`` keeps the native forward (fast in NHWC) and computes the
+gradients itself from per-channel sums over the pixels (contiguous rows in NHWC) and two multiply-add passes.
 Below ``MIN_PIXELS`` the native backward is faster (fewer, larger passes) and is kept, as it is everywhere
-else: fp32 (whose NHWC kernel is as fast: 51 ms), NCHW tensors, GPUs, no gradient.
+else: fp32 (whose NHWC kernel is as fast), NCHW tensors, GPUs, no gradient. Numbers: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MIN_PIXELS = 256 * 256  # measured, bf16: faster at 256x256 (17 vs 40 ms, 256 channels), slower at 128x128 (9 vs 6)
+MIN_PIXELS = 256 * 256  # bf16: ours is faster from this size on, the native backward below it
 
 
 class _GroupNormChannelsLast(torch.autograd.Function):

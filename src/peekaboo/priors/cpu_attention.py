@@ -1,19 +1,16 @@
 """bf16 attention on a CPU without AMX: fp32 scores from bf16 products, one block of queries at a time.
 
-torch's CPU flash kernel gains nothing from bf16 on CPUs with AVX512-BF16 but without AMX: over 4096 tokens, 8
-heads of 40 and two prompts (SD1.5's largest layers) it takes 265-285 ms in bf16 and 255-265 ms in fp32 on a
-2-core EPYC (Zen 5), five such layers being a quarter of the bf16 SDS step. Explicit products are faster, but
-diffusers' ``AttnProcessor`` rounds the scores to bf16 before the softmax, six times flash's error.
+torch's CPU flash kernel gains nothing from bf16 on CPUs with AVX512-BF16 but without AMX, and SD1.5's largest
+self-attention layers are a large share of the bf16 SDS step. Explicit products are faster, but diffusers'
+``AttnProcessor`` rounds the scores to bf16 before the softmax, several times flash's error.
 
 ``attend_in_blocks`` keeps the scores in fp32 and still multiplies in bf16. The bf16 inputs are upcast to fp32
 (exactly) and multiplied under ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``, which runs oneDNN's
 bf16 product with fp32 accumulation and fp32 output; rounding bf16 values to bf16 changes nothing, so the
 scores are those of a bf16 x bf16 -> fp32 product, which torch has no other CPU kernel for. The softmax runs in
 fp32 and the probabilities meet the values in the same bf16 product. Queries go through in blocks of
-``budget`` scores (4 MiB of fp32), which stay in cache between the three steps. Measured there: 175-190 ms per
-4096-token layer against flash's 265-285 ms, 18 against 28 ms at 1024 tokens, 4.5 against 8.5 ms for the
-cross-attention over 77 text tokens; 0.17% error of the output against float64 (flash: 0.19%; bf16 scores:
-1.2%). Inference only: a call that needs gradients, or has a mask, goes to SDPA.
+``budget`` scores (4 MiB of fp32), which stay in cache between the three steps: faster than flash, with flash's
+accuracy (docs/performance.md). Inference only: a call that needs gradients, or has a mask, goes to SDPA.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ import torch.nn.functional as F
 
 from peekaboo.priors.attention_processor import ProjectedAttention
 
-SCORE_BUDGET = 2**20  # fp32 scores per block; measured best of 2^18 / 2^20 / 2^22 at 4096 and 1024 tokens
+SCORE_BUDGET = 2**20  # fp32 scores per block (4 MiB): stays in cache between the three steps
 
 
 def blocked_attention_pays(device: torch.device, dtype: torch.dtype) -> bool:

@@ -82,9 +82,8 @@ def vae_attention(device: torch.device, dtype: torch.dtype):
     """The VAE's attention processor: explicit matrix products for bf16 on a CPU, fused SDPA elsewhere.
 
     The encoder's one attention layer (4096 tokens of 512 channels at 512 px) takes the gradient every
-    iteration; on a CPU, bf16 matrix products beat SDPA's flash kernel there (forward + backward: 170 vs 441 ms
-    on a 2-core EPYC, with freed memory kept; gradients equal to 4e-4), while in fp32 the two are level (683 vs
-    700 ms, measured before memory was kept).
+    iteration; on a CPU, bf16 matrix products beat SDPA's flash kernel there, while in fp32 the two are level
+    (docs/performance.md).
     """
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 

@@ -83,10 +83,9 @@ class ToyPrior(DiffusionPrior):
         masks = np.concatenate([rasterize(shape, *self.grid.T, size, size) for shape in SHAPES])
         flat = torch.from_numpy(masks.reshape(len(masks), -1)).double()
         self.templates = flat.to(dtype)
-        # (HW, K) copy. For one to three images MKL's product with a transposed right operand is the faster one
-        # (one image: 52 vs 124 us on 2 cores), so both template products take that form. From four images the
-        # product x_t @ templates_t is faster (eight: 266 vs 302 us alone), and within a toy iteration it was 326
-        # vs 517 us, since both products then read the same 4.5 MB copy (the other one is out of cache by then).
+        # (HW, K) copy. For one to three images MKL's product with a transposed right operand is the faster one,
+        # so both template products take that form; from four images the product x_t @ templates_t is faster,
+        # since both products then read the same copy (the other one is out of cache by then).
         self.templates_t = self.templates.T.contiguous()
         self.mask_sum, self.mask_sq = flat.sum(1), (flat**2).sum(1)
         self.colour_means = torch.tensor([colour_mean(c, colour_scale) for c in COLOURS], dtype=torch.float64)

@@ -1,16 +1,27 @@
-"""What every task hands to the writer and the loggers for one item."""
+"""The ``Task`` interface, and what every task hands to the writer and the loggers for one item."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
+from peekaboo.errors import ConfigError
 from peekaboo.io.tables import csv_text
+
+if TYPE_CHECKING:
+    from peekaboo.engine.optimize import EngineResult
+    from peekaboo.engine.random import UnitRandom
+    from peekaboo.engine.scene import Scene
+
+GRID_DATA = "peekaboo.data.fg_bg_grid.FgBgGridDataset"
 
 
 @dataclass
@@ -40,6 +51,64 @@ class ItemArtifacts:
     masks: list[np.ndarray] = field(default_factory=list)  # per prompt, (H, W) float in [0, 1] at preview size
     gt: np.ndarray | None = None
     history: dict[str, list[list[float]]] = field(default_factory=dict)  # name -> per prompt, per iteration
+
+
+class Task(ABC):
+    """One kind of optimisation, selected by ``task._target_``: the units a batch holds, the scene they optimise
+    together, and the files and record each item gets. A new task is a subclass plus a ``conf/task/`` preset."""
+
+    generates_images: ClassVar[bool] = False  # True: text -> image, no input image to segment
+
+    def units(self, items: list[Item], base_seed: int) -> list[Unit]:
+        return units_of(items, base_seed)
+
+    @abstractmethod
+    def build_scene(
+        self,
+        items: list[Item],
+        units: list[Unit],
+        rng: UnitRandom,
+        parametrization: Callable[..., torch.nn.Module],
+        guides: torch.Tensor | None,
+        images: torch.Tensor | None,
+        n_backgrounds: int,
+    ) -> Scene:
+        """The batch's scene on the device; ``parametrization`` makes the learnable fields (``param``)."""
+
+    @abstractmethod
+    def artifacts(
+        self, items: list[Item], units: list[Unit], result: EngineResult, record: dict
+    ) -> list[ItemArtifacts]:
+        """Each item's files and result record from the engine's result."""
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Start-up checks of the task and of the groups it pairs with (a ``ConfigError`` naming the key)."""
+        if OmegaConf.select(cfg, "data._target_") == GRID_DATA:
+            raise ConfigError("task", GRID_PAIR)
+        if cls.generates_images:
+            check_generated_image(cfg, cfg.task.name)
+
+
+GRID_PAIR = "task=fg_bg_grid and data=fg_bg_grid (or data=fg_bg_grid_toy) go together: use experiment=fig_fg_bg_grid"
+
+
+def check_generated_image(cfg: DictConfig, task: str) -> None:
+    """Generation tasks have no fixed input image: nothing can guide a bilateral filter or be encoded once."""
+    if cfg.param.bilateral is not None:
+        raise ConfigError(
+            "param.bilateral",
+            f"task={task} generates its images, so nothing can guide a bilateral filter: use param=fourier_rgba or "
+            "param=raster_rgba (or param.bilateral=null)",
+        )
+    composite = OmegaConf.select(cfg, "loss.sds.composite")
+    if getattr(composite, "value", composite) == "latent":
+        raise ConfigError(
+            "loss.sds.composite",
+            f"'latent' blends the latents of a fixed image with solid colours; task={task} generates its images: "
+            "use loss.sds.composite=pixel",
+        )
+    positive(cfg, "task.size")
 
 
 def item_record(

@@ -18,15 +18,28 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom, derive_seed
 from peekaboo.engine.scene import Composites, Scene, unit_pixel_variance
+from peekaboo.errors import ConfigError
 from peekaboo.io.images import gif_bytes, grid, png_bytes, to_uint8_image
 from peekaboo.params.parametrization import Parametrization
-from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings
+from peekaboo.tasks.base import (
+    GRID_DATA,
+    GRID_PAIR,
+    ItemArtifacts,
+    Task,
+    Unit,
+    check_generated_image,
+    history_csv,
+    item_record,
+    timings,
+)
 
 # Seed keys after every unit's init (0) and step (1) streams: a cell's seed, and each layer's initialisation.
 CELL_STREAM, LAYER_STREAM = 2, 3
@@ -112,11 +125,20 @@ def grid_shape(items: list[Item]) -> tuple[int, int]:
     return shapes.pop()
 
 
-class FgBgGridTask:
+class FgBgGridTask(Task):
     """Builds the grid scene of a batch of grids and writes each grid, its layers and its timelapse."""
+
+    generates_images = True
 
     def __init__(self, size: int = 512, timelapse_size: int = 128):
         self.size, self.timelapse_size = size, timelapse_size
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        if OmegaConf.select(cfg, "data._target_") != GRID_DATA:
+            raise ConfigError("data", GRID_PAIR)
+        check_generated_image(cfg, "fg_bg_grid")
+        positive(cfg, "task.timelapse_size")
 
     def units(self, items: list[Item], base_seed: int) -> list[Unit]:
         """One unit per cell, item-major then foreground-major, each seeded from its item's seed and its index."""

@@ -16,15 +16,17 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Composites, Scene, unit_pixel_variance
+from peekaboo.errors import ConfigError
 from peekaboo.io.images import gif_bytes, mask_png, png_bytes, to_uint8_image
 from peekaboo.params.parametrization import Parametrization
-from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings, units_of
+from peekaboo.tasks.base import ItemArtifacts, Task, Unit, history_csv, item_record, timings
 from peekaboo.tasks.configs import original_backgrounds
 from peekaboo.tasks.segment import prompt_slug
 
@@ -87,8 +89,10 @@ def over(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
     return alpha * rgba[..., :3] + (1 - alpha) * background
 
 
-class RGBATask:
+class RGBATask(Task):
     """Builds the RGBA scene of a batch and writes each image with its transparency."""
+
+    generates_images = True
 
     def __init__(
         self,
@@ -102,8 +106,21 @@ class RGBATask:
         self.checker = checker
         self.transparent = transparent
 
-    def units(self, items: list[Item], base_seed: int) -> list[Unit]:
-        return units_of(items, base_seed)
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        backgrounds = cfg.task.backgrounds
+        if not backgrounds:
+            raise ConfigError("task.backgrounds", "needs at least one background colour")
+        for name, colour in backgrounds.items():
+            if len(colour) != 3 or not all(0 <= c <= 1 for c in colour):
+                raise ConfigError(f"task.backgrounds.{name}", f"must be an RGB triple in [0, 1], got {list(colour)}")
+        if cfg.loss.n_backgrounds > len(backgrounds):
+            raise ConfigError(
+                "loss.n_backgrounds",
+                f"task=rgba composites over distinct backgrounds: at most {len(backgrounds)} (task.backgrounds), "
+                f"got {cfg.loss.n_backgrounds}",
+            )
 
     def build_scene(
         self,

@@ -10,15 +10,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
+from peekaboo.errors import ConfigError
 from peekaboo.evaluation.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.evaluation.postprocess import PostprocessConfig
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
-from peekaboo.tasks.base import ItemArtifacts, Unit, history_csv, item_record, timings, units_of
+from peekaboo.tasks.base import ItemArtifacts, Task, Unit, history_csv, item_record, timings
 
 
 @dataclass
@@ -50,7 +53,10 @@ def prompt_slug(index: int, prompt: str) -> str:
     return f"{index:02d}_" + (re.sub(r"[^A-Za-z0-9]+", "_", prompt).strip("_")[:40] or "prompt")
 
 
-class SegmentTask:
+PROMPTS_DATA = "peekaboo.data.prompts.PromptsDataset"
+
+
+class SegmentTask(Task):
     """Builds the segmentation scene of a batch and renders each item's masks, overlays and scores."""
 
     def __init__(
@@ -69,8 +75,19 @@ class SegmentTask:
         self.sweep_levels = sweep_levels
         self.save_npy = save_npy
 
-    def units(self, items: list[Item], base_seed: int) -> list[Unit]:
-        return units_of(items, base_seed)
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        super().check_config(cfg)
+        if OmegaConf.select(cfg, "data._target_") == PROMPTS_DATA:
+            raise ConfigError("data", "data=prompts has no images to segment: use it with task=rgba (experiment=rgba)")
+        threshold = cfg.task.threshold
+        if not 0 < threshold < 1:
+            raise ConfigError("task.threshold", f"must lie strictly between 0 and 1, got {threshold}")
+        positive(cfg, "task.sweep_levels", 0)
+        for key in ("blur_sigma", "dilate", "erode"):
+            positive(cfg, f"task.postprocess.{key}", 0)
+        if cfg.task.postprocess.std_scale <= 0:
+            raise ConfigError("task.postprocess.std_scale", f"must be > 0, got {cfg.task.postprocess.std_scale}")
 
     def build_scene(
         self,
