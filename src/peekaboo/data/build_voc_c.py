@@ -1,6 +1,6 @@
 """Build VOC-C from a PASCAL VOC2012 devkit: ``python -m peekaboo.data.build_voc_c voc_root=... out=...``.
 
-The rule (the authors' cropping script is not public; this is ours, documented in the README):
+The rule (the authors' cropping script is not public; this is ours, documented in docs/reproducing.md):
 
 1. Images: the ids listed in ``ImageSets/Segmentation/<split>.txt`` (default ``val``).
 2. Objects: the instance ids of ``SegmentationObject/<id>.png`` (palette indices 1..254; 0 is background and 255

@@ -73,7 +73,7 @@ class CocoStuff27Dataset(Dataset):
         if not root or not self.root.is_dir():
             raise DataError(
                 f"data.root: directory '{root}' does not exist; it must hold images/<split>/, annotations/<split>/ "
-                "and the image list (see README, data=cocostuff27)"
+                "and the image list (see docs/configuration.md, data=cocostuff27)"
             )
         self.labels = LabelSpace(getattr(labels, "value", labels))
         if self.labels is LabelSpace.fine and num_classes != len(COARSE_NAMES):
