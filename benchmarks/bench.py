@@ -394,7 +394,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=3,
         help="SD1.5 steps excluded from the timing: after the row before, the allocator takes about three steps "
-        "to stop faulting pages in (0.67 M, 0.11 M, 27 K, 14 K, 0.3 K faults in bf16's first five)",
+        "to stop faulting pages in (docs/performance.md)",
     )
     parser.add_argument("--no-bilateral", dest="bilateral", action="store_false")
     parser.add_argument("--bilateral-size", type=int, default=256, help="mask size of the bilateral rows (256)")
