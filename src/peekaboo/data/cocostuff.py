@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
 from peekaboo.data.image import safe_id
-from peekaboo.data.transforms import Crop, crop_box, read_mask, read_rgb, to_working
+from peekaboo.data.transforms import Crop, Resample, crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
 
 VOID = 255
@@ -74,6 +74,7 @@ class CocoStuff27Dataset(Dataset):
         resolution: int = 512,
         crop: Crop | str = Crop.center,
         limit: int | None = None,
+        resample: Resample | str = Resample.bicubic,
     ):
         self.root = Path(root).expanduser()
         if not root or not self.root.is_dir():
@@ -101,6 +102,7 @@ class CocoStuff27Dataset(Dataset):
         self.item_ids = [safe_id(i) for i in ids]
         self.num_classes, self.resolution = num_classes, resolution
         self.crop = Crop(getattr(crop, "value", crop))
+        self.resample = Resample(getattr(resample, "value", resample))
         self.table = fine_to_coarse_table() if self.labels is LabelSpace.fine else None
 
     def __len__(self) -> int:
@@ -127,7 +129,7 @@ class CocoStuff27Dataset(Dataset):
         return Item(
             index=index,
             item_id=self.item_ids[index],
-            image=to_working(display, self.resolution),
+            image=to_working(display, self.resolution, self.resample),
             prompts=[names[c] if names else f"class {c}" for c in present],
             display=display,
             labels=labels,
@@ -154,3 +156,6 @@ class CocoStuff27Config:
     resolution: int = 512  # DiffSeg resizes the centre crop to 512
     crop: Crop = Crop.center
     limit: int | None = None  # only the first N ids of the list (quick runs)
+    # DiffSeg's data: its authors resize with TensorFlow's bilinear filter, which neither choice reproduces; bicubic
+    # (one anti-aliased resize to uint8) stays the default here; original: Peekaboo's two float resizes
+    resample: Resample = Resample.bicubic

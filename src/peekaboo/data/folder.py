@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
 from peekaboo.data.image import load_item, safe_id
-from peekaboo.data.transforms import Crop, check_prompts
+from peekaboo.data.transforms import Crop, Resample, check_prompts
 from peekaboo.errors import DataError
 
 INDEX_KEYS = ("image", "prompt", "mask", "id")
@@ -61,6 +61,7 @@ class FolderDataset(Dataset):
         resolution: int = 256,
         crop: Crop | str = Crop.center,
         void: bool = False,
+        resample: Resample | str = Resample.original,
     ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
@@ -70,6 +71,7 @@ class FolderDataset(Dataset):
             )
         self.rows = read_index(self.root / index)
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
+        self.resample = Resample(getattr(resample, "value", resample))
         self.item_ids = [
             safe_id(str(r.get("id") or f"{n:05d}_{Path(r['image']).stem}")) for n, r in enumerate(self.rows)
         ]
@@ -100,6 +102,7 @@ class FolderDataset(Dataset):
             self.void,
             f"item '{self.item_ids[index]}'",
             {k: v for k, v in row.items() if k not in INDEX_KEYS and v not in (None, "")},
+            self.resample,
         )
 
 
@@ -114,3 +117,4 @@ class FolderDataConfig:
     resolution: int = 256
     crop: Crop = Crop.center
     void: bool = False
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see transforms.Resample

@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
 from peekaboo.data.image import crop_item
-from peekaboo.data.transforms import check_prompts, read_rgb, square_box
+from peekaboo.data.transforms import Resample, check_prompts, read_rgb, square_box
 from peekaboo.errors import DataError
 
 LAYOUT_HINT = (
@@ -60,6 +60,7 @@ class RefCOCODataConfig:
     margin: float = 0.1  # crop=box: margin on each side, as a fraction of the box's longer side
     sentence: str = "sent"  # sentence field used as the prompt: sent (normalised) | raw
     resolution: int = 256
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see transforms.Resample
 
 
 def load_refs(path: Path) -> list[dict[str, Any]]:
@@ -142,6 +143,7 @@ class RefCOCODataset(Dataset):
         margin: float = 0.1,
         sentence: str = "sent",
         resolution: int = 256,
+        resample: Resample | str = Resample.original,
     ):
         self.root = Path(root).expanduser()
         if not root or not self.root.is_dir():
@@ -163,6 +165,7 @@ class RefCOCODataset(Dataset):
         if sentence not in ("sent", "raw"):
             raise DataError(f"data.sentence: must be 'sent' or 'raw', got {sentence!r}")
         self.crop, self.margin, self.resolution = RefCrop(getattr(crop, "value", crop)), margin, resolution
+        self.resample = Resample(getattr(resample, "value", resample))
         refs = load_refs(self.refs_file)
         chosen = [r for r in refs if r["split"] == split]
         if not chosen:
@@ -240,7 +243,7 @@ class RefCOCODataset(Dataset):
             "category": self.categories.get(ann.get("category_id")),
         }
         prompts = check_prompts(sent[self.sentence], what)
-        return crop_item(index, self.item_ids[index], rgb, prompts, self.resolution, box, mask, meta)
+        return crop_item(index, self.item_ids[index], rgb, prompts, self.resolution, box, mask, meta, self.resample)
 
 
 def _get(entry: Any, key: str) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from peekaboo.data.build_voc_c import MANIFEST
 from peekaboo.data.folder import FolderDataset
-from peekaboo.data.transforms import Crop
+from peekaboo.data.transforms import Crop, Resample
 from peekaboo.errors import DataError
 
 BUILD_HINT = "build it with: python -m peekaboo.data.build_voc_c voc_root=VOCdevkit/VOC2012 out=<dir>"
@@ -26,6 +26,7 @@ class VOCCDataset(FolderDataset):
         manifest: str = MANIFEST,
         resolution: int = 256,
         renames: dict[str, str] | None = None,
+        resample: Resample | str = Resample.original,
     ):
         path = Path(root).expanduser()
         if not (path / manifest).is_file():
@@ -33,7 +34,7 @@ class VOCCDataset(FolderDataset):
                 f"data.root: {path} has no {manifest}; it must be a VOC-C directory holding {manifest}, "
                 f"images/ and masks/ ({BUILD_HINT})"
             )
-        super().__init__(root, manifest, resolution, Crop.none, void=True)
+        super().__init__(root, manifest, resolution, Crop.none, void=True, resample=resample)
         for number, row in enumerate(self.rows):
             if not row.get("mask") or not row.get("class"):
                 raise DataError(
@@ -53,3 +54,4 @@ class VOCCDataConfig:
     manifest: str = MANIFEST
     resolution: int = 256
     renames: dict[str, str] = field(default_factory=dict)
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see transforms.Resample
