@@ -6,6 +6,7 @@ random colour per sample. Other tasks (RGBA generation, the foreground/backgroun
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 import torch
@@ -13,6 +14,13 @@ from torch import nn
 
 from peekaboo.engine.random import UnitRandom
 from peekaboo.params.parametrization import Parametrization
+
+
+class FinalAlpha(enum.Enum):
+    """Which alpha a segmentation returns after N optimizer steps."""
+
+    before_last_step = "before_last_step"  # the original: the alpha of the last forward (N - 1 steps applied)
+    after_last_step = "after_last_step"  # one more forward after the last step (N steps applied)
 
 
 @dataclass
@@ -60,20 +68,32 @@ class Scene(nn.Module):
 
 
 class SegmentationScene(Scene):
-    """Peekaboo: fixed images, learnable alpha, ``n_backgrounds`` random solid colours per unit and iteration."""
+    """Peekaboo: fixed images, learnable alpha, ``n_backgrounds`` random solid colours per unit and iteration.
 
-    def __init__(self, images: torch.Tensor, alpha: Parametrization, n_backgrounds: int = 1):
+    ``final_alpha`` picks the returned alpha: the original returns the one its last iteration scored, computed
+    before that iteration's optimizer step (``before_last_step``); ``after_last_step`` evaluates it once more."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        alpha: Parametrization,
+        n_backgrounds: int = 1,
+        final_alpha: FinalAlpha = FinalAlpha.before_last_step,
+    ):
         super().__init__()
         self.register_buffer("images", images, persistent=False)  # (U, 3, H, W)
         self.alpha = alpha
         self.n_backgrounds = n_backgrounds
         self.counts = [n_backgrounds] * images.shape[0]
+        self.final_alpha = FinalAlpha(getattr(final_alpha, "value", final_alpha))
+        self.scored_alpha: torch.Tensor | None = None  # the last forward's alpha, detached
 
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         return self.alpha.unit_parameters(unit)
 
     def forward(self, rng: UnitRandom) -> Composites:
         alpha = self.alpha()  # (U, 1, H, W)
+        self.scored_alpha = alpha.detach()
         u, _, h, w = alpha.shape
         background = rng.rand(self.counts, 3).view(u, self.n_backgrounds, 3, 1, 1)
         a = alpha.unsqueeze(1)
@@ -83,6 +103,8 @@ class SegmentationScene(Scene):
 
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:
+        if self.final_alpha is FinalAlpha.before_last_step and self.scored_alpha is not None:
+            return {"alpha": self.scored_alpha}
         return {"alpha": self.alpha()}
 
 

@@ -14,7 +14,7 @@ import torch
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
-from peekaboo.engine.scene import SegmentationScene
+from peekaboo.engine.scene import FinalAlpha, SegmentationScene
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
 from peekaboo.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.postprocess import PostprocessConfig
@@ -32,6 +32,7 @@ class SegmentTaskConfig:
     sweep_levels: int = SWEEP_LEVELS  # per-item counts at thresholds k/levels (best-threshold metrics); 0: off
     save_npy: bool = True
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)  # before thresholding
+    final_alpha: FinalAlpha = FinalAlpha.before_last_step  # the original's; after_last_step: one more forward
 
 
 @dataclass
@@ -73,6 +74,7 @@ class SegmentTask:
         save_npy: bool = True,
         sweep_levels: int = SWEEP_LEVELS,
         postprocess: PostprocessConfig | dict | None = None,
+        final_alpha: FinalAlpha | str = FinalAlpha.before_last_step,
     ):
         if not isinstance(postprocess, PostprocessConfig):
             postprocess = PostprocessConfig(**(postprocess or {}))
@@ -81,6 +83,7 @@ class SegmentTask:
         self.thresholds = sorted({self.threshold, *(float(t) for t in score_thresholds or [])})
         self.sweep_levels = sweep_levels
         self.save_npy = save_npy
+        self.final_alpha = FinalAlpha(getattr(final_alpha, "value", final_alpha))
 
     def units(self, items: list[Item], base_seed: int) -> list[Unit]:
         return units_of(items, base_seed)
@@ -100,7 +103,7 @@ class SegmentTask:
         _, _, h, w = images.shape
         alpha = parametrization(generators=rng.init, channels=1, height=h, width=w, guides=guides, guide_index=index)
         unit_images = images.index_select(0, torch.as_tensor(index, device=images.device))
-        return SegmentationScene(unit_images, alpha.to(images.device), n_backgrounds)
+        return SegmentationScene(unit_images, alpha.to(images.device), n_backgrounds, self.final_alpha)
 
     def artifacts(
         self, items: list[Item], units: list[Unit], result: EngineResult, record: dict
