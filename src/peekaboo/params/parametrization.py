@@ -1,7 +1,7 @@
 """``sigmoid(bilateral(field()))``: the four mask parametrizations of the paper, and the RGBA image.
 
 raster            sigmoid(P)
-raster_bilateral  sigmoid(bilateral(P)), P blurred once at initialisation
+raster_bilateral  sigmoid(bilateral(P)) (init_blur: P also blurred once at initialisation, the paper's App. C)
 fourier           sigmoid(MLP(fourier features))
 fourier_bilateral sigmoid(bilateral(MLP(fourier features)))
 """
@@ -44,7 +44,7 @@ class BilateralConfig:
     tolerance: float = 0.08
     sigma: float = 5.0
     iterations: int = 40
-    init_blur: bool = True  # blur the raster values once at initialisation (raster only)
+    init_blur: bool = False  # blur the raster values once at initialisation (raster only; not in the authors' code)
 
 
 @dataclass
