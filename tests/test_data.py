@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import compose
 from peekaboo.data.folder import FolderDataset
 from peekaboo.data.image import ImageDataset
 from peekaboo.data.transforms import Resample, to_working
@@ -67,6 +68,14 @@ def test_resample_reaches_the_image_every_dataset_returns(tmp_path):
         assert torch.equal(image, to_working(square, 256, resample))
     (tmp_path / "index.csv").write_text("image,prompt\ni.png,x\n")
     assert torch.equal(FolderDataset(str(tmp_path))[0].image, to_working(square, 256, Resample.original))
+
+
+def test_resample_defaults_to_the_authors_and_a_typo_names_the_key():
+    for data in ("image", "folder", "voc_c", "refcoco", "refcoco_c"):
+        assert compose([f"data={data}"]).data.resample is Resample.original
+    assert compose(["data=cocostuff27"]).data.resample is Resample.bicubic  # DiffSeg's data
+    with pytest.raises(Exception, match="resample"):
+        compose(["data=image", "data.resample=bilinear"])
 
 
 def test_void_pixels_are_kept_when_asked(tmp_path):
