@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from peekaboo.baselines.attn_gmm import gmm_mask, gmm_threshold
+from peekaboo.baselines.attn_gmm import gmm_mask, gmm_threshold, minmax, orphan_filter
 from peekaboo.baselines.base import ddim_timesteps, prompt_tokens
-from peekaboo.baselines.diffseg import aggregate_self_attention, anchor_grid, merge_attention, symmetric_kl
+from peekaboo.baselines.configs import KLDtype, OrphanBorder
+from peekaboo.baselines.diffseg import (
+    aggregate_self_attention,
+    anchor_grid,
+    anchor_members,
+    merge_attention,
+    symmetric_kl,
+)
 from peekaboo.errors import DataError
 from peekaboo.evaluation.metrics import hungarian_counts, hungarian_scores
 from peekaboo.tasks.labels import compact, label_map
@@ -85,6 +92,38 @@ def test_merging_threshold_controls_granularity():
     assert merged.shape[0] == 1
 
 
+def test_fp16_first_iteration_drops_underflowing_maps_as_the_original():
+    segments = torch.zeros(16, 16, dtype=torch.long)
+    segments[8:] = 1
+    attention = synthetic_attention(segments, seed=2)
+    anchors = anchor_grid(16, 4)
+    # without underflow fp16 only rounds: the same members, the same proposals
+    assert torch.equal(
+        anchor_members(attention, anchors, 1.1, KLDtype.fp16), anchor_members(attention, anchors, 1.1, KLDtype.fp32)
+    )
+    underflow_anchor, underflow_pixel = int(anchors[0]), 100  # pixel 100 is no anchor
+    for row in (underflow_anchor, underflow_pixel):
+        attention[row, 255] = 1e-9  # below fp16's smallest subnormal (6e-8): 0 in fp16
+        attention[row] /= attention[row].sum()
+    fp32 = anchor_members(attention, anchors, 1.1, KLDtype.fp32)
+    fp16 = anchor_members(attention, anchors, 1.1, KLDtype.fp16)
+    assert fp32[0].any() and fp32[:, underflow_pixel].any()  # fp32: they merge like any other map
+    assert not fp16[0].any() and not fp16[:, underflow_pixel].any()  # fp16: joined by nothing, joining nothing
+    others = torch.ones(256, dtype=torch.bool)
+    others[[underflow_anchor, underflow_pixel]] = False
+    assert torch.equal(fp16[1:, others], fp32[1:, others])  # the other pairs are unchanged
+    # the original's elementwise fp16 formula: NaN exactly for the pairs with an underflowed map
+    x, y = attention[anchors].half()[:, None], attention.half()[None]
+    quotient = x.log() - y.log()
+    original = ((x * quotient).sum(-1) / 2 - (y * quotient).sum(-1) / 2).float()
+    assert torch.equal(original < 1.1, fp16)
+    assert original[0].isnan().all() and original[:, underflow_pixel].isnan().all()
+    # the anchor's NaN proposal drops out: one proposal fewer after the first iteration, the same segments after 3
+    assert merge_attention(attention, anchors, 1.1, 1, KLDtype.fp32).shape[0] == len(anchors)
+    assert merge_attention(attention, anchors, 1.1, 1, KLDtype.fp16).shape[0] == len(anchors) - 1
+    assert merge_attention(attention, anchors, 1.1, 3, KLDtype.fp16).shape[0] == 2
+
+
 def test_gmm_binarises_a_bimodal_map():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
@@ -97,6 +136,37 @@ def test_gmm_binarises_a_bimodal_map():
     assert not mask[5, 5] and not mask[50, 8]  # removed by the 3x3 box mean
     assert (mask == disk).mean() > 0.995  # only a few boundary pixels of the disk can be trimmed
     assert not gmm_mask(np.full((8, 8), 0.3), seed=0).any()  # a constant map has no object
+
+
+def test_gmm_on_raw_values_differs_from_minmax_only_for_tiny_values():
+    """A mixture is affine-equivariant but for sklearn's variance floor (reg_covar 1e-6): raw attention values with
+    a spread near 1e-3 (a weakly attended token) get another threshold than the same map scaled to [0, 1]."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    disk = (yy - 30) ** 2 + (xx - 34) ** 2 < 15**2
+    base = np.where(disk, 0.8, 0.2) + 0.05 * rng.standard_normal((64, 64))
+    for scale, same in ((1.0, True), (1e-3, False)):
+        heat = base * scale
+        raw = gmm_threshold(heat, seed=0)
+        scaled = heat.min() + np.ptp(heat) * gmm_threshold(minmax(heat), seed=0)  # back in raw units
+        if same:
+            assert raw == pytest.approx(scaled, rel=1e-6)
+            assert np.array_equal(gmm_mask(heat, 0), gmm_mask(minmax(heat), 0))
+        else:
+            assert abs(raw - scaled) > 0.1 * np.ptp(heat)  # 0.30e-3 vs 0.50e-3
+            assert not np.array_equal(gmm_mask(heat, 0), gmm_mask(minmax(heat), 0))
+
+
+def test_orphan_filter_keeps_the_border_as_the_authors_or_filters_it():
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 4:12] = True
+    mask[0, 8] = mask[8, 15] = True  # orphans on the border
+    mask[14, 2] = True  # an orphan inside
+    kept = orphan_filter(mask, 3, 0.5, OrphanBorder.keep)
+    reflected = orphan_filter(mask, 3, 0.5, OrphanBorder.reflect)
+    assert kept[0, 8] and kept[8, 15] and not kept[14, 2]  # the 1-pixel border keeps its thresholded values
+    assert not reflected[0, 8] and not reflected[8, 15] and not reflected[14, 2]
+    assert np.array_equal(kept[1:-1, 1:-1], reflected[1:-1, 1:-1])  # the same filter inside
 
 
 def test_ddim_grid_of_the_preliminary_masks():

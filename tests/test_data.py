@@ -5,8 +5,11 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import compose
+from peekaboo.data.configs import Resample
 from peekaboo.data.folder import FolderDataset
 from peekaboo.data.image import ImageDataset
+from peekaboo.data.transforms import to_working
 from peekaboo.errors import DataError
 
 
@@ -32,6 +35,48 @@ def test_any_mode_and_size_is_converted_and_centre_cropped(tmp_path):
     palette = Image.fromarray(np.zeros((8, 8), np.uint8), mode="P")
     palette.save(tmp_path / "p.png")
     assert ImageDataset(str(tmp_path / "p.png"), "x", resolution=8)[0].image.shape == (3, 8, 8)
+
+
+def authors_preprocessing(square: np.ndarray) -> np.ndarray:
+    """The authors' steps written independently: PIL's float ("F") bilinear resize to 512 (anti-aliased when it
+    shrinks), then OpenCV's INTER_LINEAR 512 -> 256, which at exactly half size is the mean of each 2x2 block."""
+    channels = [
+        Image.fromarray(square[..., c].astype(np.float32) / 255, mode="F").resize((512, 512), Image.BILINEAR)
+        for c in range(3)
+    ]
+    return np.stack([np.asarray(c) for c in channels]).reshape(3, 256, 2, 256, 2).mean((2, 4))
+
+
+@pytest.mark.parametrize("side", [700, 300, 512])  # shrunk (anti-aliasing matters), enlarged, unchanged
+def test_original_resample_is_the_authors_preprocessing_in_float(side):
+    square = np.random.default_rng(side).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    ours = to_working(square, 256, Resample.original)
+    assert ours.dtype == torch.float32 and ours.shape == (3, 256, 256)
+    assert np.abs(ours.numpy() - authors_preprocessing(square)).max() < 1e-6
+    off_grid = (ours * 255 - (ours * 255).round()).abs() > 1e-3  # kept in float, not rounded to uint8 levels
+    assert off_grid.float().mean() > 0.5
+    bicubic = to_working(square, 256, Resample.bicubic)
+    assert ((bicubic * 255 - (bicubic * 255).round()).abs() < 1e-4).all()  # the other choice is uint8 levels
+    if side == 700:
+        assert 0.01 < float((ours - bicubic).abs().mean()) < 0.1  # a real difference, not a relabelling
+
+
+def test_resample_reaches_the_image_every_dataset_returns(tmp_path):
+    square = np.random.default_rng(1).integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    path = str(save(tmp_path / "i.png", square))
+    for resample in Resample:
+        image = ImageDataset(path, "x", resample=resample.value)[0].image
+        assert torch.equal(image, to_working(square, 256, resample))
+    (tmp_path / "index.csv").write_text("image,prompt\ni.png,x\n")
+    assert torch.equal(FolderDataset(str(tmp_path))[0].image, to_working(square, 256, Resample.original))
+
+
+def test_resample_defaults_to_the_authors_and_a_typo_names_the_key():
+    for data in ("image", "folder", "voc_c", "refcoco", "refcoco_c"):
+        assert compose([f"data={data}"]).data.resample is Resample.original
+    assert compose(["data=cocostuff27"]).data.resample is Resample.bicubic  # DiffSeg's data
+    with pytest.raises(Exception, match="resample"):
+        compose(["data=image", "data.resample=bilinear"])
 
 
 def test_void_pixels_are_kept_when_asked(tmp_path):

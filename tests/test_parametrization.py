@@ -68,11 +68,18 @@ def test_same_seed_same_mask_different_seed_different_mask():
 
 
 def test_initial_blur_smooths_raster_logits_along_the_guide():
+    """init_blur=true (the paper's App. C wording) blurs P once; false (the default, the authors' code) keeps the
+    raw randn P and filters only in the forward."""
     guide = torch.zeros(1, 3, 16, 16)
     guide[..., 8:] = 1.0
-    param = make("raster_bilateral", [0], guide)
-    raw = param.field()[0, 0]
+    rng = UnitRandom([0], "cpu")
+    blurred = Parametrization(rng.init, 1, 16, 16, RasterField, BilateralConfig(init_blur=True), guides=guide)
+    raw = blurred.field()[0, 0]
     # within each flat half the initial values are nearly constant (blurred 40x), across the edge they differ
     assert raw[:, :8].std() < 0.2 and raw[:, 8:].std() < 0.2
     unblurred = make("raster", [0], guide).field()[0, 0]
     assert unblurred[:, :8].std() > 0.8
+    default = make("raster_bilateral", [0], guide)  # BilateralConfig() = init_blur false
+    assert torch.equal(default.field(), make("raster", [0], guide).field())  # P is the raw randn field
+    torch.testing.assert_close(default(), torch.sigmoid(default.bilateral(default.field())))
+    torch.testing.assert_close(blurred(), torch.sigmoid(blurred.bilateral(blurred.bilateral(default.field()))))

@@ -1,13 +1,16 @@
 """``method=attn_gmm``: the preliminary masks of concept distillation (Dombrowski et al.), training-free.
 
 The prompt "a photo of a {object}" conditions the UNet (no classifier-free guidance) on 40 independent noisings of
-the clean latent (VAE posterior mean x 0.18215) at t = 781, 761, ..., 1, the 40 lowest steps of the DDIM-50 grid.
-The cross-attention probability of the object's token(s) (mean over a multi-token object's tokens) is read from
-all 16 cross-attention layers, averaged over heads, nearest-upsampled to the largest resolution (64 x 64 for SD),
-and averaged over layers and steps; the map is normalised to [0, 1] per instance. A 2-component Gaussian mixture
-on its values gives the threshold (the mean of the two means), and a 3 x 3 box mean of the binary map thresholded
-at 0.5 removes orphan pixels. The later stages of the paper fine-tune SD and train a U-Net: not training-free,
-out of scope. Noisings are batched: ``steps_per_call`` of them (for every unit of the batch) per UNet call.
+the clean latent (a VAE posterior sample x 0.18215, as the authors; ``posterior=mean`` uses the mean) at t = 781,
+761, ..., 1, the 40 lowest steps of the DDIM-50 grid. The cross-attention probability of the object's token(s)
+(mean over a multi-token object's tokens) is read from all 16 cross-attention layers, averaged over heads,
+nearest-upsampled to the largest resolution (64 x 64 for SD), and averaged over layers and steps. A 2-component
+Gaussian mixture on the map's values (raw, as the authors; ``gmm_values=minmax`` fits the [0, 1]-normalised map)
+gives the threshold (the mean of the two means), and a 3 x 3 box mean of the binary map thresholded at 0.5 removes
+orphan pixels (the authors leave the 1-pixel border as thresholded; ``orphan_border=reflect`` filters it too, with
+reflected edges). The soft map written (``alpha``) is the map normalised to [0, 1] per instance. The later stages
+of the paper fine-tune SD and train a U-Net: not training-free, out of scope. Noisings are batched:
+``steps_per_call`` of them (for every unit of the batch) per UNet call.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from scipy.ndimage import uniform_filter
 
 from peekaboo.baselines.attention import capture_attention
 from peekaboo.baselines.base import PromptedBaseline, ddim_timesteps
+from peekaboo.baselines.configs import GMMValues, OrphanBorder, Posterior
 from peekaboo.data.base import Item
 from peekaboo.engine.random import UnitRandom
 from peekaboo.errors import ConfigError
@@ -41,14 +45,29 @@ def gmm_threshold(values: np.ndarray, seed: int) -> float:
     return float(mixture.means_.mean())
 
 
-def gmm_mask(heat: np.ndarray, seed: int, orphan_size: int = 3, orphan_threshold: float = 0.5) -> np.ndarray:
-    """Binary mask of a (H, W) map: map > GMM threshold, then a box mean > ``orphan_threshold`` (reflected edges)."""
+def orphan_filter(mask: np.ndarray, size: int = 3, threshold: float = 0.5, border: OrphanBorder = OrphanBorder.keep):
+    """A (H, W) bool mask -> its ``size`` x ``size`` box mean > ``threshold`` (see OrphanBorder for the edge)."""
+    if size <= 1:
+        return mask
+    filtered = uniform_filter(mask.astype(np.float64), size=size, mode="reflect") > threshold
+    if border is OrphanBorder.keep:
+        edge = size // 2
+        filtered[:edge], filtered[-edge:] = mask[:edge], mask[-edge:]
+        filtered[:, :edge], filtered[:, -edge:] = mask[:, :edge], mask[:, -edge:]
+    return filtered
+
+
+def gmm_mask(
+    heat: np.ndarray,
+    seed: int,
+    orphan_size: int = 3,
+    orphan_threshold: float = 0.5,
+    border: OrphanBorder = OrphanBorder.keep,
+) -> np.ndarray:
+    """Binary mask of a (H, W) map: map > GMM threshold, then the orphan filter."""
     if np.ptp(heat) == 0:
         return np.zeros(heat.shape, bool)
-    mask = heat > gmm_threshold(heat, seed)
-    if orphan_size > 1:
-        mask = uniform_filter(mask.astype(np.float64), size=orphan_size, mode="reflect") > orphan_threshold
-    return mask
+    return orphan_filter(heat > gmm_threshold(heat, seed), orphan_size, orphan_threshold, border)
 
 
 class AttentionGMMModule(PromptedBaseline):
@@ -67,13 +86,21 @@ class AttentionGMMModule(PromptedBaseline):
         if not 0 <= method.orphan_threshold < 1:
             raise ConfigError("method.orphan_threshold", f"must lie in [0, 1), got {method.orphan_threshold}")
 
+    def unit_latents(self, items: list[Item], units: list[Unit], rng: UnitRandom) -> torch.Tensor:
+        """Each unit's clean latent: its item's posterior mean, plus std x the first draw of its stream (sample)."""
+        posterior = self.encode_items(items)
+        index = torch.tensor([u.item for u in units], device=self.prior.device)
+        if Posterior(self.cfg.method.posterior) is Posterior.mean or posterior.std is None:
+            return posterior.mean[index]
+        return posterior.mean[index] + posterior.std[index] * rng.randn([1] * len(units), *self.prior.latent_shape)
+
     def attention_maps(self, items: list[Item], units: list[Unit]) -> torch.Tensor:
         """(U, S, S) mean cross-attention of each unit's prompt tokens over layers and noisings."""
         method, prior = self.cfg.method, self.prior
         embeddings, token_weights = self.conditioning(units)
-        latents = self.clean_latents(items)[torch.tensor([u.item for u in units], device=prior.device)]
-        timesteps = ddim_timesteps(method.ddim_steps, method.steps)
         rng = UnitRandom([u.seed for u in units], prior.device)
+        latents = self.unit_latents(items, units, rng)
+        timesteps = ddim_timesteps(method.ddim_steps, method.steps)
         size, total = self.latent_size, None
         for start in range(0, len(timesteps), method.steps_per_call):
             chunk = timesteps[start : start + method.steps_per_call]
@@ -96,10 +123,12 @@ class AttentionGMMModule(PromptedBaseline):
         method = self.cfg.method
         heat = self.attention_maps(items, units).cpu().numpy()
         alpha = np.stack([minmax(h) for h in heat])
+        fitted = heat if GMMValues(method.gmm_values) is GMMValues.raw else alpha
+        border = OrphanBorder(method.orphan_border)
         masks = np.stack(
             [
-                gmm_mask(a, u.seed, method.orphan_size, method.orphan_threshold)
-                for a, u in zip(alpha, units, strict=True)
+                gmm_mask(values, u.seed, method.orphan_size, method.orphan_threshold, border)
+                for values, u in zip(fitted, units, strict=True)
             ]
         )
         return UnitMaps(

@@ -17,6 +17,7 @@ from peekaboo.config.build import build
 from peekaboo.data.base import Item
 from peekaboo.errors import ConfigError, DataError
 from peekaboo.lightning.prior_module import PriorModule
+from peekaboo.priors.base import LatentDistribution
 from peekaboo.priors.stable_diffusion import StableDiffusionPrior
 from peekaboo.tasks.base import ItemArtifacts, Unit, units_of
 from peekaboo.tasks.segment import UnitMaps
@@ -87,11 +88,15 @@ class AttentionBaseline(PriorModule):
 
     def clean_latents(self, items: list[Item]) -> torch.Tensor:
         """VAE posterior means (x the scaling factor, 0.18215 for SD) of the items' images at the prior's size."""
+        return self.encode_items(items).mean
+
+    def encode_items(self, items: list[Item]) -> LatentDistribution:
+        """The VAE posterior (x the scaling factor) of the items' images, resized to the prior's size."""
         images = torch.stack([item.image for item in items]).to(self.prior.device)
         size = self.prior.resolution
         if images.shape[-1] != size or images.shape[-2] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return self.prior.encode(images.clamp(0, 1)).mean
+        return self.prior.encode(images.clamp(0, 1))
 
     def noised(self, latents: torch.Tensor, timesteps: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The forward process: sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per sample."""

@@ -5,7 +5,36 @@ must not pay for torch or lightning. Each schema's ``_target_`` names the class 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+
+
+class Posterior(enum.Enum):
+    """Which latent of the VAE posterior is noised."""
+
+    sample = "sample"  # the authors': latent_dist.sample(), one draw per unit from its seed
+    mean = "mean"  # the posterior mean (as DiffSeg)
+
+
+class GMMValues(enum.Enum):
+    """What the 2-component Gaussian mixture is fitted to."""
+
+    raw = "raw"  # the authors': the averaged attention probabilities
+    minmax = "minmax"  # the map scaled to [0, 1] (sklearn's reg_covar, 1e-6, then weighs less)
+
+
+class OrphanBorder(enum.Enum):
+    """What the orphan filter does at the map's edge."""
+
+    keep = "keep"  # the authors': the border (orphan_size // 2 pixels) keeps its thresholded values
+    reflect = "reflect"  # the box mean reaches the border too, over reflected edges
+
+
+class KLDtype(enum.Enum):
+    """Precision of DiffSeg's first merging iteration's KL (docs/departures.md)."""
+
+    fp32 = "fp32"  # ours: an underflowed probability contributes p log p = 0
+    fp16 = "fp16"  # the original: maps with a probability that underflows in fp16 get NaN KLs and drop out
 
 
 @dataclass
@@ -21,6 +50,9 @@ class AttentionGMMConfig:
     steps_per_call: int = 40  # noisings per unit in one UNet call (lower it to save memory)
     orphan_size: int = 3  # box-mean window of the orphan filter (1 disables it)
     orphan_threshold: float = 0.5
+    posterior: Posterior = Posterior.sample
+    gmm_values: GMMValues = GMMValues.raw
+    orphan_border: OrphanBorder = OrphanBorder.keep
 
 
 @dataclass
@@ -49,3 +81,4 @@ class DiffSegConfig:
     anchors: int = 16  # anchor grid points per side (capped at the aggregated resolution)
     upsample: int = 8  # label map = argmax of the proposals upsampled by this factor (64 x 8 = 512)
     num_classes: int | None = None  # classes of the ground-truth label maps (conf: data.num_classes when set)
+    kl_first_iteration_dtype: KLDtype = KLDtype.fp32  # fp16: the original's NaN drop-outs (see the module doc)

@@ -9,9 +9,11 @@ anchor grid (16 x 16 at 1, 5, ..., 61 of 64); iteration 0 replaces each anchor b
 within symmetric-KL/2 distance ``tau`` of the anchor's map, later iterations greedily merge the proposals within
 ``tau``; 3 iterations. Labels: the proposals are bilinearly upsampled x8 and each pixel takes the argmax.
 
-Everything runs in fp32 (the original's fp16 KL produced NaNs that silently dropped pixels), and the symmetric
-KL of all pairs is two matrix products plus the rows' negative entropies. The optional K-means refinement of the
-original notebook is not implemented.
+Everything runs in fp32 by default, and the symmetric KL of all pairs is two matrix products plus the rows' negative
+entropies. The original computes the first iteration's KL in fp16: a probability below fp16's smallest subnormal
+becomes 0, its log -inf, and every KL with that map NaN, so such a pixel joins no anchor and such an anchor no
+proposal (its NaN proposal drops out at the next iteration); ``kl_first_iteration_dtype=fp16`` reproduces that.
+The optional K-means refinement of the original notebook is not implemented.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from omegaconf import DictConfig
 
 from peekaboo.baselines.attention import capture_attention
 from peekaboo.baselines.base import AttentionBaseline
+from peekaboo.baselines.configs import KLDtype
 from peekaboo.data.base import Item
 from peekaboo.errors import ConfigError
 from peekaboo.tasks.base import ItemArtifacts
@@ -84,13 +87,38 @@ def greedy_merge(proposals: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.stack(out)
 
 
-def merge_attention(attention: torch.Tensor, anchors: torch.Tensor, tau: float, iterations: int) -> torch.Tensor:
-    """Pixel maps (N, N) (row i: where pixel i attends, sums to 1) -> proposals (K, N) after ``iterations``."""
+def anchor_members(attention: torch.Tensor, anchors: torch.Tensor, tau: float, dtype: KLDtype) -> torch.Tensor:
+    """(A, N) bool: pixel j joins anchor i when their symmetric KL / 2 is below ``tau``.
+
+    fp16 (the original): the maps are rounded to float16; a map holding a 0 there (an underflow) has NaN KLs with
+    every map, and NaN < tau is false, so it joins nothing and nothing joins it (not even itself)."""
+    if dtype is KLDtype.fp32:
+        member = symmetric_kl(attention[anchors], attention) < tau
+        member[torch.arange(len(anchors), device=attention.device), anchors] = True  # an anchor always joins itself
+        return member
+    half = attention.half()
+    finite = (half > 0).all(1)  # the maps whose fp16 KLs are numbers
+    rounded = half.float()
+    return (symmetric_kl(rounded[anchors], rounded) < tau) & finite[anchors, None] & finite[None, :]
+
+
+def merge_attention(
+    attention: torch.Tensor, anchors: torch.Tensor, tau: float, iterations: int, dtype: KLDtype = KLDtype.fp32
+) -> torch.Tensor:
+    """Pixel maps (N, N) (row i: where pixel i attends, sums to 1) -> proposals (K, N) after ``iterations``.
+
+    Anchors that no map joins (fp16 only) give no proposal: the original's NaN proposal, dropped by its next
+    iteration (its KL with itself is NaN)."""
     attention = attention.float()
-    anchors = anchors.to(attention.device)
-    member = (symmetric_kl(attention[anchors], attention) < tau).float()
-    member[torch.arange(len(anchors), device=attention.device), anchors] = 1.0  # an anchor always joins itself
-    proposals = (member @ attention) / member.sum(1, keepdim=True)
+    member = anchor_members(attention, anchors.to(attention.device), tau, dtype).float()
+    size = member.sum(1, keepdim=True)
+    kept = size[:, 0] > 0
+    if not kept.any():
+        raise ValueError(
+            "every DiffSeg anchor map underflows in fp16 (method.kl_first_iteration_dtype=fp16): no proposal is left; "
+            "use method.kl_first_iteration_dtype=fp32"
+        )
+    proposals = (member[kept] @ attention) / size[kept]
     for _ in range(iterations - 1):
         proposals = greedy_merge(proposals, tau)
     return proposals
@@ -127,7 +155,9 @@ class DiffSegModule(AttentionBaseline):
         aggregated = aggregate_self_attention(maps, size)
         anchors = anchor_grid(size, method.anchors)
         return [
-            merge_attention(attention, anchors, method.tau, method.iterations).view(-1, size, size).cpu()
+            merge_attention(attention, anchors, method.tau, method.iterations, KLDtype(method.kl_first_iteration_dtype))
+            .view(-1, size, size)
+            .cpu()
             for attention in aggregated
         ]
 

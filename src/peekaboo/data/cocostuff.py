@@ -22,7 +22,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
-from peekaboo.data.configs import Crop, LabelSpace
+from peekaboo.data.configs import Crop, LabelSpace, Resample
 from peekaboo.data.image import safe_id
 from peekaboo.data.transforms import crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
@@ -68,6 +68,7 @@ class CocoStuff27Dataset(Dataset):
         resolution: int = 512,
         crop: Crop | str = Crop.center,
         limit: int | None = None,
+        resample: Resample | str = Resample.bicubic,
     ):
         self.root = Path(root).expanduser()
         if not root or not self.root.is_dir():
@@ -95,6 +96,7 @@ class CocoStuff27Dataset(Dataset):
         self.item_ids = [safe_id(i) for i in ids]
         self.num_classes, self.resolution = num_classes, resolution
         self.crop = Crop(getattr(crop, "value", crop))
+        self.resample = Resample(getattr(resample, "value", resample))
         self.table = fine_to_coarse_table() if self.labels is LabelSpace.fine else None
 
     def __len__(self) -> int:
@@ -121,7 +123,7 @@ class CocoStuff27Dataset(Dataset):
         return Item(
             index=index,
             item_id=self.item_ids[index],
-            image=to_working(display, self.resolution),
+            image=to_working(display, self.resolution, self.resample),
             prompts=[names[c] if names else f"class {c}" for c in present],
             display=display,
             labels=labels,

@@ -19,6 +19,13 @@ class Crop(enum.Enum):
     none = "none"  # resize the whole image to a square (distorts non-square images)
 
 
+class Resample(enum.Enum):
+    """How the square crop becomes the working image (docs/departures.md, "Input preprocessing")."""
+
+    original = "original"  # the authors' steps: anti-aliased bilinear to 512, then bilinear to resolution; float
+    bicubic = "bicubic"  # one anti-aliased bicubic resize (PIL), rounded to uint8
+
+
 class LabelSpace(enum.Enum):
     fine = "fine"  # COCO-Stuff's 182 fine ids, mapped to the 27 coarse classes
     coarse = "coarse"  # already coarse ids 0..num_classes-1
@@ -38,6 +45,9 @@ class CocoStuff27Config:
     resolution: int = 512  # DiffSeg resizes the centre crop to 512
     crop: Crop = Crop.center
     limit: int | None = None  # only the first N ids of the list (quick runs)
+    # DiffSeg's data: its authors resize with TensorFlow's bilinear filter, which neither choice reproduces; bicubic
+    # (one anti-aliased resize to uint8) stays the default here; original: Peekaboo's two float resizes
+    resample: Resample = Resample.bicubic
 
 
 @dataclass
@@ -64,6 +74,7 @@ class FolderDataConfig:
     resolution: int = 256
     crop: Crop = Crop.center
     void: bool = False
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see Resample
 
 
 @dataclass
@@ -79,6 +90,7 @@ class ImageDataConfig:
     mask: str | None = None  # optional ground-truth mask (nonzero = object) for scoring
     void: bool = False  # treat mask value 255 as void (ignored when scoring)
     item_id: str | None = None  # default: the image's file stem
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see Resample
 
 
 @dataclass
@@ -111,6 +123,7 @@ class RefCOCODataConfig:
     margin: float = 0.1  # crop=box: margin on each side, as a fraction of the box's longer side
     sentence: str = "sent"  # sentence field used as the prompt: sent (normalised) | raw
     resolution: int = 256
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see Resample
 
 
 @dataclass
@@ -137,3 +150,4 @@ class VOCCDataConfig:
     manifest: str = MANIFEST
     resolution: int = 256
     renames: dict[str, str] = field(default_factory=dict)
+    resample: Resample = Resample.original  # original (the authors') | bicubic, see Resample

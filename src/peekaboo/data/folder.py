@@ -15,7 +15,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
-from peekaboo.data.configs import Crop
+from peekaboo.data.configs import Crop, Resample
 from peekaboo.data.image import load_item, safe_id
 from peekaboo.data.transforms import check_prompts
 from peekaboo.errors import DataError
@@ -61,6 +61,7 @@ class FolderDataset(Dataset):
         resolution: int = 256,
         crop: Crop | str = Crop.center,
         void: bool = False,
+        resample: Resample | str = Resample.original,
     ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
@@ -70,6 +71,7 @@ class FolderDataset(Dataset):
             )
         self.rows = read_index(self.root / index)
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
+        self.resample = Resample(getattr(resample, "value", resample))
         self.item_ids = [
             safe_id(str(r.get("id") or f"{n:05d}_{Path(r['image']).stem}")) for n, r in enumerate(self.rows)
         ]
@@ -100,4 +102,5 @@ class FolderDataset(Dataset):
             self.void,
             f"item '{self.item_ids[index]}'",
             {k: v for k, v in row.items() if k not in INDEX_KEYS and v not in (None, "")},
+            self.resample,
         )

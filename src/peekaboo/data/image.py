@@ -10,7 +10,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
-from peekaboo.data.configs import Crop
+from peekaboo.data.configs import Crop, Resample
 from peekaboo.data.transforms import check_prompts, crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
 
@@ -39,6 +39,7 @@ def load_item(
     void: bool,
     what: str,
     meta: dict | None = None,
+    resample: Resample = Resample.original,
 ) -> Item:
     """Read, crop and resize one item; the ground truth is cropped identically at native resolution."""
     prompts = check_prompts(prompts, what)
@@ -54,7 +55,7 @@ def load_item(
         mask = binary_mask(raw, void)
     info = {"image": str(image_path), **({"mask": str(mask_path)} if mask_path is not None else {}), **(meta or {})}
     box = crop_box(rgb.shape[0], rgb.shape[1], crop)
-    return crop_item(index, item_id, rgb, prompts, resolution, box, mask, info)
+    return crop_item(index, item_id, rgb, prompts, resolution, box, mask, info, resample)
 
 
 def crop_item(
@@ -66,6 +67,7 @@ def crop_item(
     box: tuple[int, int, int, int],
     mask: np.ndarray | None,
     meta: dict,
+    resample: Resample = Resample.original,
 ) -> Item:
     """An item from an (H, W, 3) uint8 image and its (H, W) 0/1/255 mask, cropped to ``box`` (top, left, bottom,
     right); the ground truth keeps its native resolution, the image is resized to the working resolution."""
@@ -74,7 +76,7 @@ def crop_item(
     return Item(
         index=index,
         item_id=item_id,
-        image=to_working(display, resolution),
+        image=to_working(display, resolution, resample),
         prompts=prompts,
         mask=None if mask is None else np.ascontiguousarray(mask[top:bottom, left:right]),
         display=display,
@@ -94,6 +96,7 @@ class ImageDataset(Dataset):
         mask: str | None = None,
         void: bool = False,
         item_id: str | None = None,
+        resample: Resample | str = Resample.original,
     ):
         if not path:
             raise DataError("data.path is empty: give the image to segment, e.g. data.path=dog.jpg")
@@ -106,6 +109,7 @@ class ImageDataset(Dataset):
         self.prompts = check_prompts(prompt, "data.prompt")
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
         self.item_id = safe_id(item_id or self.path.stem)
+        self.resample = Resample(getattr(resample, "value", resample))
 
     @property
     def item_ids(self) -> list[str]:
@@ -125,4 +129,5 @@ class ImageDataset(Dataset):
             self.mask,
             self.void,
             f"item '{self.item_id}'",
+            resample=self.resample,
         )

@@ -28,7 +28,7 @@ from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
-from peekaboo.data.configs import RefCrop
+from peekaboo.data.configs import RefCrop, Resample
 from peekaboo.data.image import crop_item
 from peekaboo.data.transforms import check_prompts, read_rgb, square_box
 from peekaboo.errors import DataError
@@ -119,6 +119,7 @@ class RefCOCODataset(Dataset):
         margin: float = 0.1,
         sentence: str = "sent",
         resolution: int = 256,
+        resample: Resample | str = Resample.original,
     ):
         self.root = Path(root).expanduser()
         if not root or not self.root.is_dir():
@@ -140,6 +141,7 @@ class RefCOCODataset(Dataset):
         if sentence not in ("sent", "raw"):
             raise DataError(f"data.sentence: must be 'sent' or 'raw', got {sentence!r}")
         self.crop, self.margin, self.resolution = RefCrop(getattr(crop, "value", crop)), margin, resolution
+        self.resample = Resample(getattr(resample, "value", resample))
         refs = load_refs(self.refs_file)
         chosen = [r for r in refs if r["split"] == split]
         if not chosen:
@@ -217,7 +219,7 @@ class RefCOCODataset(Dataset):
             "category": self.categories.get(ann.get("category_id")),
         }
         prompts = check_prompts(sent[self.sentence], what)
-        return crop_item(index, self.item_ids[index], rgb, prompts, self.resolution, box, mask, meta)
+        return crop_item(index, self.item_ids[index], rgb, prompts, self.resolution, box, mask, meta, self.resample)
 
 
 def _get(entry: Any, key: str) -> Any:

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from peekaboo.data.configs import Crop
+from peekaboo.data.configs import Crop, Resample
 from peekaboo.errors import DataError
+
+ORIGINAL_SIDE = 512  # the authors square every image to 512x512 before the segmenter resizes it to 256
 
 
 def read_rgb(path: str | Path, what: str) -> np.ndarray:
@@ -58,10 +61,21 @@ def square_box(box: tuple[int, int, int, int], margin: float, height: int, width
     return y0, x0, y0 + side, x0 + side
 
 
-def to_working(image: np.ndarray, resolution: int) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, R, R) float32 in [0, 1], antialiased bicubic resize."""
-    resized = Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC)
-    return torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1).clamp(0, 1).contiguous()
+def to_working(image: np.ndarray, resolution: int, resample: Resample = Resample.original) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, R, R) float32 in [0, 1]; ``resample`` chooses the authors' two steps or one bicubic."""
+    if resample is Resample.bicubic:
+        resized = Image.fromarray(image).resize((resolution, resolution), Image.BICUBIC)
+        return torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+    return original_resize(torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1), resolution)
+
+
+def original_resize(image: torch.Tensor, resolution: int) -> torch.Tensor:
+    """The authors' preprocessing of a square crop (3, H, W) in [0, 1], kept in float: ``make_image_square``
+    resizes it to 512x512 with an anti-aliased filter, then ``PeekabooSegmenter`` resizes that bilinearly (no
+    anti-aliasing, half-pixel centres: a 2x2 mean at 512 -> 256) to the working resolution."""
+    square = F.interpolate(image[None], size=(ORIGINAL_SIDE, ORIGINAL_SIDE), mode="bilinear", antialias=True)
+    working = F.interpolate(square, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return working[0].clamp_(0, 1).contiguous()
 
 
 def check_prompts(prompts: object, what: str) -> list[str]:

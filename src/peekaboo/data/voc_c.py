@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peekaboo.data.configs import MANIFEST, Crop
+from peekaboo.data.configs import MANIFEST, Crop, Resample
 from peekaboo.data.folder import FolderDataset
 from peekaboo.errors import DataError
 
@@ -24,6 +24,7 @@ class VOCCDataset(FolderDataset):
         manifest: str = MANIFEST,
         resolution: int = 256,
         renames: dict[str, str] | None = None,
+        resample: Resample | str = Resample.original,
     ):
         path = Path(root).expanduser()
         if not (path / manifest).is_file():
@@ -31,7 +32,7 @@ class VOCCDataset(FolderDataset):
                 f"data.root: {path} has no {manifest}; it must be a VOC-C directory holding {manifest}, "
                 f"images/ and masks/ ({BUILD_HINT})"
             )
-        super().__init__(root, manifest, resolution, Crop.none, void=True)
+        super().__init__(root, manifest, resolution, Crop.none, void=True, resample=resample)
         for number, row in enumerate(self.rows):
             if not row.get("mask") or not row.get("class"):
                 raise DataError(

@@ -13,6 +13,7 @@ from torch import nn
 
 from peekaboo.engine.random import UnitRandom
 from peekaboo.params.parametrization import Parametrization
+from peekaboo.tasks.configs import FinalAlpha
 
 
 @dataclass
@@ -60,20 +61,32 @@ class Scene(nn.Module):
 
 
 class SegmentationScene(Scene):
-    """Peekaboo: fixed images, learnable alpha, ``n_backgrounds`` random solid colours per unit and iteration."""
+    """Peekaboo: fixed images, learnable alpha, ``n_backgrounds`` random solid colours per unit and iteration.
 
-    def __init__(self, images: torch.Tensor, alpha: Parametrization, n_backgrounds: int = 1):
+    ``final_alpha`` picks the returned alpha: the original returns the one its last iteration scored, computed
+    before that iteration's optimizer step (``before_last_step``); ``after_last_step`` evaluates it once more."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        alpha: Parametrization,
+        n_backgrounds: int = 1,
+        final_alpha: FinalAlpha = FinalAlpha.before_last_step,
+    ):
         super().__init__()
         self.register_buffer("images", images, persistent=False)  # (U, 3, H, W)
         self.alpha = alpha
         self.n_backgrounds = n_backgrounds
         self.counts = [n_backgrounds] * images.shape[0]
+        self.final_alpha = FinalAlpha(getattr(final_alpha, "value", final_alpha))
+        self.scored_alpha: torch.Tensor | None = None  # the last forward's alpha, detached
 
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         return self.alpha.unit_parameters(unit)
 
     def forward(self, rng: UnitRandom) -> Composites:
         alpha = self.alpha()  # (U, 1, H, W)
+        self.scored_alpha = alpha.detach()
         u, _, h, w = alpha.shape
         background = rng.rand(self.counts, 3).view(u, self.n_backgrounds, 3, 1, 1)
         a = alpha.unsqueeze(1)
@@ -83,6 +96,8 @@ class SegmentationScene(Scene):
 
     @torch.no_grad()
     def outputs(self) -> dict[str, torch.Tensor]:
+        if self.final_alpha is FinalAlpha.before_last_step and self.scored_alpha is not None:
+            return {"alpha": self.scored_alpha}
         return {"alpha": self.alpha()}
 
 

@@ -41,7 +41,7 @@ class BilateralConfig:
     tolerance: float = 0.08
     sigma: float = 5.0
     iterations: int = 40
-    init_blur: bool = True  # blur the raster values once at initialisation (raster only)
+    init_blur: bool = False  # blur the raster values once at initialisation (raster only; not in the authors' code)
 
 
 @dataclass

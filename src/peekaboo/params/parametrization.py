@@ -1,7 +1,7 @@
 """``sigmoid(bilateral(field()))``: the four mask parametrizations of the paper, and the RGBA image.
 
 raster            sigmoid(P)
-raster_bilateral  sigmoid(bilateral(P)), P blurred once at initialisation
+raster_bilateral  sigmoid(bilateral(P)) (init_blur: P also blurred once at initialisation, the paper's App. C)
 fourier           sigmoid(MLP(fourier features))
 fourier_bilateral sigmoid(bilateral(MLP(fourier features)))
 """

@@ -5,10 +5,18 @@ must not pay for torch or lightning. Each schema's ``_target_`` names the class 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from peekaboo.evaluation.metrics import SWEEP_LEVELS
 from peekaboo.evaluation.postprocess import PostprocessConfig
+
+
+class FinalAlpha(enum.Enum):
+    """Which alpha a segmentation returns after N optimizer steps."""
+
+    before_last_step = "before_last_step"  # the original: the alpha of the last forward (N - 1 steps applied)
+    after_last_step = "after_last_step"  # one more forward after the last step (N steps applied)
 
 
 @dataclass
@@ -22,6 +30,7 @@ class SegmentTaskConfig:
     sweep_levels: int = SWEEP_LEVELS  # per-item counts at thresholds k/levels (best-threshold metrics); 0: off
     save_npy: bool = True
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)  # before thresholding
+    final_alpha: FinalAlpha = FinalAlpha.before_last_step  # the original's; after_last_step: one more forward
 
 
 def original_backgrounds() -> dict[str, list[float]]:

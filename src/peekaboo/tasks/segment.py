@@ -22,6 +22,7 @@ from peekaboo.evaluation.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.evaluation.postprocess import PostprocessConfig
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
 from peekaboo.tasks.base import ItemArtifacts, Task, Unit, history_csv, item_record, timings
+from peekaboo.tasks.configs import FinalAlpha
 
 
 @dataclass
@@ -66,6 +67,7 @@ class SegmentTask(Task):
         save_npy: bool = True,
         sweep_levels: int = SWEEP_LEVELS,
         postprocess: PostprocessConfig | dict | None = None,
+        final_alpha: FinalAlpha | str = FinalAlpha.before_last_step,
     ):
         if not isinstance(postprocess, PostprocessConfig):
             postprocess = PostprocessConfig(**(postprocess or {}))
@@ -74,6 +76,7 @@ class SegmentTask(Task):
         self.thresholds = sorted({self.threshold, *(float(t) for t in score_thresholds or [])})
         self.sweep_levels = sweep_levels
         self.save_npy = save_npy
+        self.final_alpha = FinalAlpha(getattr(final_alpha, "value", final_alpha))
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -104,7 +107,7 @@ class SegmentTask(Task):
         _, _, h, w = images.shape
         alpha = parametrization(generators=rng.init, channels=1, height=h, width=w, guides=guides, guide_index=index)
         unit_images = images.index_select(0, torch.as_tensor(index, device=images.device))
-        return SegmentationScene(unit_images, alpha.to(images.device), n_backgrounds)
+        return SegmentationScene(unit_images, alpha.to(images.device), n_backgrounds, self.final_alpha)
 
     def artifacts(
         self, items: list[Item], units: list[Unit], result: EngineResult, record: dict
