@@ -70,8 +70,9 @@ def build_logger(cfg: DictConfig, output_dir: Path):
     group, name = run_names(output_dir, hydra_cfg.job.override_dirname, hydra_cfg.mode == RunMode.MULTIRUN)
     logger = build(
         cfg.logger,
-        "log_items",
         "table_rows",
+        "live_curves",
+        "live_every",
         save_dir=str(output_dir),
         group=cfg.logger.group or group,
         run_name=cfg.logger.run_name or name,
@@ -119,7 +120,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     from peekaboo.lightning.datamodule import ItemDataModule
     from peekaboo.lightning.progress import ItemProgress
     from peekaboo.lightning.writer import ItemWriter
-    from peekaboo.loggers import WandbItemLogger, log_run_results
+    from peekaboo.loggers import WandbLiveCurves, log_run_results
     from peekaboo.reports import contact_sheet, format_table
     from peekaboo.results import collect
 
@@ -137,8 +138,8 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     callbacks = [ItemWriter(output_dir, item_ids)]
     if cfg.trainer.enable_progress_bar:
         callbacks.append(ItemProgress())
-    if logger is not None and cfg.logger.log_items:
-        callbacks.append(WandbItemLogger())
+    if logger is not None and cfg.logger.live_curves:
+        callbacks.append(WandbLiveCurves(cfg.logger.live_every))
     try:
         trainer = build_trainer(cfg, output_dir, logger, callbacks)
         trainer.predict(module, datamodule=datamodule, return_predictions=False)

@@ -42,6 +42,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("schedule.iterations", "loss.n_backgrounds", "trainer.batch_size"):
         _positive(cfg, key)
     _positive(cfg, "schedule.timelapse_every", 0)
+    _positive(cfg, "logger.live_every")
     _positive(cfg, "trainer.num_workers", 0)
     threshold = OmegaConf.select(cfg, "task.threshold")
     if threshold is not None and not 0 < threshold < 1:

@@ -21,7 +21,6 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.reference import optimize_one_at_a_time
 from peekaboo.engine.scene import Scene
 from peekaboo.lightning.prior_module import PriorModule
-from peekaboo.lightning.progress import ItemProgress
 from peekaboo.tasks.base import ItemArtifacts, Unit
 
 BUILT_GROUPS = ("model", "loss", "guidance_map", "task")  # what ``PeekabooModule.build`` instantiates
@@ -45,6 +44,21 @@ class PeekabooModule(PriorModule):
             "guide": guide,
             "task": build(cfg.task),
         }
+
+    def step_observer(self) -> Callable[[Step], None] | None:
+        """The Trainer's callbacks that watch the optimisation itself (the progress bar, live loss curves) define
+        ``on_optimization_step(trainer, module, step)``; it is called after every optimizer step."""
+        if self._trainer is None:
+            return None
+        watchers = [cb for cb in self.trainer.callbacks if hasattr(cb, "on_optimization_step")]
+        if not watchers:
+            return None
+
+        def observe(step: Step) -> None:
+            for callback in watchers:
+                callback.on_optimization_step(self.trainer, self, step)
+
+        return observe
 
     @staticmethod
     def build_key(cfg: DictConfig) -> str:
@@ -118,11 +132,5 @@ class PeekabooModule(PriorModule):
         return units, outputs
 
     def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
-        progress = self.trainer.progress_bar_callback if self._trainer is not None else None
-        total = self.cfg.schedule.iterations
-
-        def report(iteration: int) -> None:
-            progress.iteration(iteration + 1, total)
-
-        units, result = self.optimize_batch(batch, on_iteration=report if isinstance(progress, ItemProgress) else None)
+        units, result = self.optimize_batch(batch, on_step=self.step_observer())
         return self._state["task"].artifacts(batch, units, result, {**self.record, "rank": self.global_rank})

@@ -12,6 +12,8 @@ import time
 from lightning.pytorch.callbacks.progress import ProgressBar
 from tqdm.auto import tqdm
 
+from peekaboo.engine.optimize import Step
+
 log = logging.getLogger("peekaboo")
 
 
@@ -42,10 +44,11 @@ class ItemProgress(ProgressBar):
         if self.is_enabled and self.interactive:
             self.bar = tqdm(total=self.total, desc="items", unit="item", file=sys.stderr, dynamic_ncols=True)
 
-    def iteration(self, done: int, total: int) -> None:
-        """Called by the module after every optimisation step of the current batch."""
+    def on_optimization_step(self, trainer, pl_module, step: Step) -> None:
+        """After every optimisation step of the current batch (``PeekabooModule.step_observer``)."""
         if self.bar is not None:
-            self.bar.set_postfix_str(f"iteration {done}/{total}", refresh=False)
+            total = pl_module.cfg.schedule.iterations
+            self.bar.set_postfix_str(f"iteration {step.iteration + 1}/{total}", refresh=False)
             self.bar.update(0)  # redraws at most every tqdm mininterval
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
