@@ -10,7 +10,7 @@ from PIL import Image
 from peekaboo import Peekaboo, SegmentationResult, segment
 from peekaboo.errors import ConfigError, DataError, ModelLoadError
 from peekaboo.io.rle import decode_rle
-from peekaboo.toy import make_scene
+from peekaboo.toy.scenes import make_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"schedule.iterations": 8, "schedule.timelapse_every": 4}

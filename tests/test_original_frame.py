@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import run_cli
 from peekaboo.errors import DataError
 from peekaboo.io.rle import decode_rle
-from peekaboo.toy import make_scene
+from peekaboo.toy.scenes import make_scene
 
 
 def toy_photo(seed: int, height: int, width: int) -> np.ndarray:
