@@ -1,0 +1,150 @@
+"""The demo's page: Gradio components wired to ``peekaboo.app.logic``; handlers only translate between the two."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from peekaboo.app import logic
+
+# One job at a time across both tabs: they share the cached models, and a CPU has no room for two.
+CONCURRENCY_ID = "peekaboo"
+EXAMPLES = ((0, "red circle"), (3, "blue square"))  # toy scenes (seed, target) offered under the upload box
+# System fonts only: the page must not wait on a font server (it may be offline, as in the tests).
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def build(workdir: Path) -> gr.Blocks:
+    """The two-tab page; downloads and example images are written under ``workdir``."""
+    examples = _write_examples(workdir / "examples")
+    with gr.Blocks(title="Peekaboo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            "# Peekaboo\nZero-shot segmentation with a text-to-image diffusion prior, no training: an alpha mask is "
+            "optimised per prompt so that the masked image matches the prompt. The toy world runs in seconds on a "
+            "CPU; Stable Diffusion needs its weights in a local folder (and a GPU to be quick)."
+        )
+        with gr.Tab("Segment"):
+            _segment_tab(workdir, examples)
+        with gr.Tab("Text to RGBA"):
+            _rgba_tab(workdir)
+    return demo
+
+
+def _model_controls(prefix: str) -> tuple[gr.Radio, gr.Textbox]:
+    model = gr.Radio(
+        list(logic.MODEL_CHOICES),
+        value="toy",
+        label="Model",
+        info="The toy world knows only '<colour> <shape>' prompts (red/green/blue/yellow circle/square/triangle).",
+        elem_id=f"{prefix}-model",
+    )
+    folder = gr.Textbox(
+        label="SD weights folder",
+        placeholder="/path/to/stable-diffusion-v1-5 (a diffusers folder with model_index.json)",
+        visible=False,
+        elem_id=f"{prefix}-folder",
+    )
+    model.change(lambda choice: gr.Textbox(visible=choice == logic.SD_FOLDER), model, folder)
+    return model, folder
+
+
+def _segment_tab(workdir: Path, examples: list[list[str]]) -> None:
+    with gr.Row():
+        with gr.Column():
+            image = gr.Image(label="Image", type="numpy", image_mode="RGB", sources=["upload", "clipboard"],
+                             elem_id="seg-image")
+            prompts = gr.Textbox(label="Prompts (comma- or newline-separated)", lines=2,
+                                 placeholder="red circle, blue square", elem_id="seg-prompts")
+            model, folder = _model_controls("seg")
+            with gr.Row():
+                param = gr.Dropdown(list(logic.PARAMETRIZATIONS), value="raster_bilateral", label="Parametrization",
+                                    elem_id="seg-param")
+                iterations = gr.Slider(1, 1000, value=100, step=1, label="Iterations", elem_id="seg-iterations")
+            run = gr.Button("Segment", variant="primary", elem_id="seg-run")
+            gr.Examples(examples, inputs=[image, prompts], label="Toy-world examples")
+        with gr.Column():
+            status = gr.Textbox(label="Status", interactive=False, elem_id="seg-status")
+            masks = gr.Image(label="Masks (live while optimising)", format="png", interactive=False,
+                             elem_id="seg-masks")
+            files = gr.File(label="Downloads: mask PNGs, RGBA cut-outs, COCO RLE", file_count="multiple",
+                            interactive=False, elem_id="seg-files")
+
+    def on_segment(image, prompts, model, folder, param, iterations, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
+        def show(alphas: np.ndarray) -> np.ndarray:
+            return logic.preview(image, alphas)
+
+        job = logic.segment(image, prompts, model, folder, param, iterations)
+        result = yield from _follow(job, show, progress)
+        if result is None:
+            return
+        paths = logic.write_segmentation(result, tempfile.mkdtemp(dir=workdir))
+        yield (
+            f"done: {len(result.prompts)} mask(s) for {', '.join(result.prompts)} in {result.seconds:.1f} s "
+            f"({result.iterations} iterations)",
+            result.overlay(),
+            [str(path) for path in paths],
+        )
+
+    run.click(on_segment, [image, prompts, model, folder, param, iterations], [status, masks, files],
+              concurrency_id=CONCURRENCY_ID)
+
+
+def _rgba_tab(workdir: Path) -> None:
+    with gr.Row():
+        with gr.Column():
+            prompt = gr.Textbox(label="Prompt", placeholder="red circle", elem_id="rgba-prompt")
+            model, folder = _model_controls("rgba")
+            iterations = gr.Slider(1, 2000, value=200, step=1, label="Iterations", elem_id="rgba-iterations")
+            run = gr.Button("Generate", variant="primary", elem_id="rgba-run")
+        with gr.Column():
+            status = gr.Textbox(label="Status", interactive=False, elem_id="rgba-status")
+            output = gr.Image(label="RGBA image (alpha live while optimising)", format="png", image_mode="RGBA",
+                              interactive=False, elem_id="rgba-image")
+            file = gr.File(label="Download", interactive=False, elem_id="rgba-file")
+
+    def on_generate(prompt, model, folder, iterations, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
+        job = logic.generate_rgba(prompt, model, folder, iterations)
+        result = yield from _follow(job, logic.alpha_preview, progress)
+        if result is None:
+            return
+        path = logic.write_rgba(result, tempfile.mkdtemp(dir=workdir))
+        yield f"done: '{result.prompt}' in {result.seconds:.1f} s", result.rgba, str(path)
+
+    run.click(on_generate, [prompt, model, folder, iterations], [status, output, file], concurrency_id=CONCURRENCY_ID)
+
+
+def _follow(
+    job: Generator[logic.Progress, None, Any], show: Callable[[np.ndarray], np.ndarray], progress: gr.Progress
+) -> Generator[tuple, None, Any]:
+    """Page updates (status, image, files) while ``job`` runs; returns its result, or None after showing an error."""
+    yield "starting...", gr.skip(), None
+    try:
+        while True:
+            step = next(job)
+            progress((step.iteration, step.total), desc="optimising", unit="iterations")
+            frame = gr.skip() if step.alphas is None else show(step.alphas)
+            yield f"iteration {step.iteration}/{step.total}", frame, gr.skip()
+    except StopIteration as finished:
+        return finished.value
+    except Exception as error:  # every failure becomes a message in the page, never a traceback
+        message = logic.describe_error(error)
+        gr.Warning(message)
+        yield f"error: {message}", gr.skip(), gr.skip()
+        return None
+
+
+def _write_examples(directory: Path) -> list[list[str]]:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed, prompt in EXAMPLES:
+        image, _ = logic.toy_example(seed, prompt)
+        path = directory / f"toy_{logic.slug(prompt)}.png"
+        Image.fromarray(image).save(path)
+        rows.append([str(path), prompt])
+    return rows
