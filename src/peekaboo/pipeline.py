@@ -146,6 +146,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
             logger.experiment.finish()
     if cfg.contact_sheet:
         contact_sheet(dataset, output_dir, item_ids, cfg.contact_sheet)
-    print(format_table(collect(output_dir, item_ids), metrics, cfg.print_items), flush=True)
+    # Logged, not printed: Hydra's job log (run.log) keeps the table and metrics next to the console's copy.
+    log.info("results\n%s", format_table(collect(output_dir, item_ids), metrics, cfg.print_items))
     log.info("outputs in %s", output_dir)
     return metrics

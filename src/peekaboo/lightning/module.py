@@ -7,21 +7,24 @@ The frozen prior is loaded in ``setup`` by ``PriorModule`` (see there), with the
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from peekaboo.config.build import build
 from peekaboo.data.base import Item
-from peekaboo.engine.optimize import EngineResult, optimize
+from peekaboo.engine.optimize import EngineResult, Step, optimize
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.reference import optimize_one_at_a_time
 from peekaboo.engine.scene import Scene
 from peekaboo.lightning.prior_module import PriorModule
 from peekaboo.tasks.base import ItemArtifacts, Unit
+
+BUILT_GROUPS = ("model", "loss", "guidance_map", "task")  # what ``PeekabooModule.build`` instantiates
 
 
 class PeekabooModule(PriorModule):
@@ -43,6 +46,13 @@ class PeekabooModule(PriorModule):
             "task": build(cfg.task),
         }
 
+    @staticmethod
+    def build_key(cfg: DictConfig) -> str:
+        """The part of ``cfg`` that ``build`` reads (the groups it instantiates, and whether a filter needs the
+        guide): modules whose keys are equal can share what it built."""
+        groups = {g: OmegaConf.to_container(cfg[g], resolve=True, enum_to_str=True) for g in BUILT_GROUPS}
+        return json.dumps({**groups, "bilateral": cfg.param.bilateral is not None}, sort_keys=True, default=str)
+
     def scene(self, items: list[Item], units: list[Unit], rng: UnitRandom, n_backgrounds: int) -> Scene:
         """The task's scene for these items and units: images, guides and the parametrization on the device."""
         cfg, state = self.cfg, self._state
@@ -53,9 +63,12 @@ class PeekabooModule(PriorModule):
         return state["task"].build_scene(items, units, rng, parametrization, guides, images, n_backgrounds)
 
     def optimize_batch(
-        self, batch: list[Item], on_iteration: Callable[[int], None] | None = None
+        self,
+        batch: list[Item],
+        on_iteration: Callable[[int], None] | None = None,
+        on_step: Callable[[Step], None] | None = None,
     ) -> tuple[list[Unit], EngineResult]:
-        """Every (item, prompt) unit of the batch optimised together by the engine."""
+        """Every (item, prompt) unit of the batch optimised together by the engine (observers: see ``optimize``)."""
         cfg, state = self.cfg, self._state
         units = state["task"].units(batch, cfg.seed)
         rng = UnitRandom([u.random_seed for u in units], state["device"])
@@ -72,6 +85,7 @@ class PeekabooModule(PriorModule):
                 iterations=cfg.schedule.iterations,
                 snapshot_every=cfg.schedule.timelapse_every,
                 on_iteration=on_iteration,
+                on_step=on_step,
             )
         return units, result
 

@@ -7,11 +7,12 @@ with what else they need and implement ``predict_step(batch: list[Item], batch_i
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
 from lightning import LightningModule
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
 from peekaboo.embedding_cache import EmbeddingCache
@@ -31,10 +32,23 @@ class PriorModule(LightningModule):
     def setup(self, stage: str) -> None:
         self.prepare(self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu"))
 
-    def prepare(self, device: torch.device | str) -> None:
-        """Build the frozen parts on ``device`` once (Lightning calls it from ``setup``; benchmarks directly)."""
+    def prepare(self, device: torch.device | str, built: dict[str, Any] | None = None) -> None:
+        """Build the frozen parts on ``device`` once (Lightning calls it from ``setup``; benchmarks directly).
+
+        ``built``: what ``build`` returned for a configuration with the same ``build_key`` (the Python API reuses
+        it across calls that change only per-call settings such as the schedule)."""
         if not self._state:
-            self._state.update(self.build(self.cfg, torch.device(device)))
+            self._state.update(built if built is not None else self.build(self.cfg, torch.device(device)))
+
+    @property
+    def built(self) -> dict[str, Any]:
+        """The frozen parts ``prepare`` built (to hand to another module with the same ``build_key``)."""
+        return self._state
+
+    @staticmethod
+    def build_key(cfg: DictConfig) -> str:
+        """The part of ``cfg`` that ``build`` reads: modules whose keys are equal can share what it built."""
+        return json.dumps(OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True), sort_keys=True)
 
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
