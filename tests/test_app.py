@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
+from scipy.ndimage import binary_erosion
 
 from peekaboo.app import logic
 from peekaboo.errors import ConfigError, DataError, ModelLoadError, PeekabooError
@@ -93,16 +94,31 @@ def test_downloads_hold_the_masks(segmented, tmp_path):
     np.testing.assert_array_equal(decoded.astype(bool), result.masks[0])
 
 
-def test_preview_tiles_one_overlay_per_prompt(red_circle):
+def test_spotlight_dims_outside_each_mask_and_outlines_it(red_circle):
     image, truth = red_circle
-    alphas = np.stack([truth[::8, ::8], ~truth[::8, ::8]]).astype(np.float32)
-    tiles = logic.preview(image, alphas)
-    assert tiles.shape == (logic.PREVIEW_SIZE, 2 * logic.PREVIEW_SIZE + 4, 3)
-    inside = tiles[: logic.PREVIEW_SIZE, : logic.PREVIEW_SIZE][truth]
-    outside = tiles[: logic.PREVIEW_SIZE, : logic.PREVIEW_SIZE][~truth]
-    # The first prompt's colour (red) tints the target only: its pixels move towards pure red, the rest keep theirs.
-    assert inside[:, 0].mean() > 240
-    np.testing.assert_allclose(outside.mean(0), image[~truth].mean(0), atol=2)
+    masks = np.stack([truth, ~truth]).astype(np.float32)
+    tiles = logic.spotlight(image, masks)
+    side = logic.DISPLAY_HEIGHT
+    assert tiles.shape == (side, 2 * side + logic.GAP, 3)
+    scaled_truth = np.asarray(Image.fromarray(truth).resize((side, side))).astype(bool)
+    first = tiles[:, :side].astype(float)
+    scaled = np.asarray(Image.fromarray(image).resize((side, side), Image.BILINEAR)).astype(float)
+    interior = binary_erosion(scaled_truth, iterations=4)
+    exterior = binary_erosion(~scaled_truth, iterations=4)
+    np.testing.assert_allclose(first[interior], scaled[interior], atol=1)  # the object keeps its colours
+    np.testing.assert_allclose(first[exterior], logic.DIM * scaled[exterior], atol=1)  # the rest is dimmed
+    outline = (first == logic.OVERLAY_COLOURS[0]).all(-1)
+    assert outline.sum() > 0 and not (outline & exterior).any()
+    second = tiles[:, side + logic.GAP :]
+    assert (second == logic.OVERLAY_COLOURS[1]).all(-1).sum() > 0  # each prompt outlined in its own colour
+
+
+def test_preview_shows_the_working_crop_of_a_wide_image():
+    wide = np.zeros((40, 80, 3), np.uint8)
+    wide[:, 20:60] = 200  # the centre square, which the API crops to
+    tile = logic.preview(wide, np.ones((1, 8, 8), np.float32))
+    assert tile.shape == (logic.DISPLAY_HEIGHT, logic.DISPLAY_HEIGHT, 3)
+    assert tile[3:-3, 3:-3].min() == 200  # inside the outline: the crop, undimmed
 
 
 def test_out_of_vocabulary_prompt_gets_the_toy_vocabulary(red_circle):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from peekaboo.app import logic
 
 # One job at a time across both tabs: they share the cached models, and a CPU has no room for two.
 CONCURRENCY_ID = "peekaboo"
+STATUS_INTERVAL = 0.25  # seconds between status-only updates; timelapse frames are always shown
 EXAMPLES = ((0, "red circle"), (3, "blue square"))  # toy scenes (seed, target) offered under the upload box
 # System fonts only: the page must not wait on a font server (it may be offline, as in the tests).
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -70,7 +72,7 @@ def _segment_tab(workdir: Path, examples: list[list[str]]) -> None:
             gr.Examples(examples, inputs=[image, prompts], label="Toy-world examples")
         with gr.Column():
             status = gr.Textbox(label="Status", interactive=False, elem_id="seg-status")
-            masks = gr.Image(label="Masks (live while optimising)", format="png", interactive=False,
+            masks = gr.Image(label="Masks, one per prompt (live while optimising)", format="png", interactive=False,
                              elem_id="seg-masks")
             files = gr.File(label="Downloads: mask PNGs, RGBA cut-outs, COCO RLE", file_count="multiple",
                             interactive=False, elem_id="seg-files")
@@ -87,7 +89,7 @@ def _segment_tab(workdir: Path, examples: list[list[str]]) -> None:
         yield (
             f"done: {len(result.prompts)} mask(s) for {', '.join(result.prompts)} in {result.seconds:.1f} s "
             f"({result.iterations} iterations)",
-            result.overlay(),
+            logic.spotlight(result.image, result.masks.astype(np.float32)),
             [str(path) for path in paths],
         )
 
@@ -124,9 +126,13 @@ def _follow(
 ) -> Generator[tuple, None, Any]:
     """Page updates (status, image, files) while ``job`` runs; returns its result, or None after showing an error."""
     yield "starting...", gr.skip(), None
+    shown = 0.0
     try:
         while True:
             step = next(job)
+            if step.alphas is None and time.monotonic() - shown < STATUS_INTERVAL:
+                continue  # a status line per iteration would only flood the page
+            shown = time.monotonic()
             progress((step.iteration, step.total), desc="optimising", unit="iterations")
             frame = gr.skip() if step.alphas is None else show(step.alphas)
             yield f"iteration {step.iteration}/{step.total}", frame, gr.skip()

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import binary_erosion
 
+from peekaboo.data.transforms import Crop, crop_box
 from peekaboo.errors import DataError, ModelLoadError, PeekabooError
 from peekaboo.io.atomic import write_bytes, write_text
 from peekaboo.io.images import OVERLAY_COLOURS, png_bytes
@@ -37,7 +39,9 @@ MODEL_CHOICES: tuple[tuple[str, str], ...] = (
 )
 PARAMETRIZATIONS: tuple[str, ...] = ("raster", "raster_bilateral", "fourier", "fourier_bilateral")
 TIMELAPSE_FRAMES = 25  # frames streamed to the page per run, whatever the iteration count
-PREVIEW_SIZE = 256  # longer side of a streamed preview tile, in pixels
+DISPLAY_HEIGHT = 320  # height of the pictures shown in the page, in pixels
+DIM = 0.3  # brightness left where a mask is 0
+GAP = 4  # white pixels between tiles
 
 
 class Cancelled(Exception):
@@ -202,28 +206,37 @@ def describe_error(error: BaseException) -> str:
 # --- showing and saving results ---------------------------------------------------------------------------------
 
 
-def preview(image: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-    """The current alphas (P, h, w) tinted onto the image, one tile per prompt side by side, PREVIEW_SIZE high."""
+def spotlight(image: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """One tile per mask (P, h, w) in [0, 1], side by side and DISPLAY_HEIGHT high: the image dimmed where the
+    mask is low and outlined in the prompt's colour where it crosses 0.5. Dimming, unlike a colour tint, stays
+    visible whatever the object's colour (a red tint on a red circle shows nothing)."""
     height, width = alphas.shape[1:]
-    scale = PREVIEW_SIZE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    base = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).convert("RGB").resize(size, Image.BILINEAR))
+    size = (max(1, round(width * DISPLAY_HEIGHT / height)), DISPLAY_HEIGHT)
+    base = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize(size, Image.BILINEAR), np.float32)
     tiles = []
     for k, alpha in enumerate(alphas):
-        weight = np.asarray(Image.fromarray(np.clip(alpha, 0, 1).astype(np.float32)).resize(size, Image.NEAREST))
-        weight = 0.6 * weight[..., None]
-        tiles.append(base * (1 - weight) + OVERLAY_COLOURS[k % len(OVERLAY_COLOURS)] * weight)
-    gap = np.full((size[1], 4, 3), 255.0)
+        weight = np.asarray(Image.fromarray(np.asarray(alpha, np.float32)).resize(size, Image.BILINEAR)).clip(0, 1)
+        tile = base * (DIM + (1 - DIM) * weight[..., None])
+        inside = weight >= 0.5
+        tile[inside & ~binary_erosion(inside, iterations=2)] = OVERLAY_COLOURS[k % len(OVERLAY_COLOURS)]
+        tiles.append(tile)
+    gap = np.full((DISPLAY_HEIGHT, GAP, 3), 255.0, np.float32)
     row = [part for tile in tiles for part in (tile, gap)][:-1]
-    return np.clip(np.concatenate(row, axis=1) + 0.5, 0, 255).astype(np.uint8)
+    return (np.concatenate(row, axis=1) + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def preview(image: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """``spotlight`` of the working-resolution alphas (P, h, w) of a running segmentation on the region of the
+    image they cover (the API's default centre crop)."""
+    top, left, bottom, right = crop_box(*np.shape(image)[:2], Crop.center)
+    return spotlight(np.asarray(image)[top:bottom, left:right], alphas)
 
 
 def alpha_preview(alphas: np.ndarray) -> np.ndarray:
-    """An RGBA generation's current alpha (1, h, w) as a grey image PREVIEW_SIZE high."""
+    """An RGBA generation's current alpha (1, h, w) as a grey image DISPLAY_HEIGHT high."""
     grey = (np.clip(alphas[0], 0, 1) * 255 + 0.5).astype(np.uint8)
     height, width = grey.shape
-    scale = PREVIEW_SIZE / max(height, width)
-    return np.asarray(Image.fromarray(grey).resize((round(width * scale), round(height * scale)), Image.NEAREST))
+    return np.asarray(Image.fromarray(grey).resize((round(width * DISPLAY_HEIGHT / height), DISPLAY_HEIGHT)))
 
 
 def slug(prompt: str) -> str:
