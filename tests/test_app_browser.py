@@ -151,10 +151,38 @@ def test_segment_a_toy_scene_in_the_browser(page, tmp_path):
     assert shot.reshape(-1, 3).std(0).min() > 20  # a rendered page, not a blank or single-colour canvas
 
 
-def _files(page) -> dict[str, str]:
-    """Download name -> URL of every file the Downloads box lists."""
+def test_text_to_rgba_in_the_browser(page):
+    page.get_by_role("tab", name="Text to RGBA").click()
+    page.locator("#rgba-prompt input, #rgba-prompt textarea").first.fill("red circle")
+    iterations = page.locator("#rgba-iterations input[type=number]")
+    iterations.fill("60")
+    iterations.press("Enter")
+    page.locator("#rgba-run").click()
+    page.wait_for_function(
+        "document.querySelector('#rgba-status textarea').value.startsWith('done:')", timeout=RUN_MS
+    )
+    (href,) = _files(page, "#rgba-file").values()
+    rgba = np.asarray(Image.open(io.BytesIO(page.request.get(href).body())))
+    opaque = rgba[..., 3] > 127
+    assert rgba.shape == (32, 32, 4) and 0.02 < opaque.mean() < 0.9
+    red, green, blue = rgba[opaque][:, :3].astype(float).mean(0)
+    assert red > green + 60 and red > blue + 60
+
+
+def test_out_of_vocabulary_prompt_is_reported_in_the_page(page, tmp_path):
+    page.get_by_role("tab", name="Segment").click()
+    page.locator("#seg-prompts textarea").fill("purple elephant")
+    page.locator("#seg-run").click()
+    message = wait_for_status(page, "error:")
+    assert "'purple elephant' is not in the toy world's vocabulary" in message, message
+    # The toast shows the message as text: '<colour> <shape>' is not swallowed as an HTML tag.
+    page.get_by_text("use '<colour> <shape>'").first.wait_for()
+
+
+def _files(page, box: str = "#seg-files") -> dict[str, str]:
+    """Download name -> URL of every file a Downloads box lists."""
     found = {}
-    for anchor in page.locator("#seg-files a").all():
+    for anchor in page.locator(f"{box} a").all():
         href = anchor.get_attribute("href")
         if href:
             found[href.rsplit("/", 1)[-1]] = href

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import tempfile
 import time
 from collections.abc import Callable, Generator
@@ -140,7 +141,7 @@ def _follow(
         return finished.value
     except Exception as error:  # every failure becomes a message in the page, never a traceback
         message = logic.describe_error(error)
-        gr.Warning(message)
+        gr.Warning(html.escape(message))  # the toast renders HTML: '<colour> <shape>' must stay text
         yield f"error: {message}", gr.skip(), gr.skip()
         return None
 
