@@ -188,3 +188,14 @@ def test_closing_the_stream_cancels_the_job():
     next(stream)
     stream.close()
     assert stopped.wait(5), "the job kept running after the page went away"
+
+
+def test_stop_flag_ends_a_segmentation_with_cancelled(red_circle):
+    image, _ = red_circle
+    stop = threading.Event()
+    job = logic.segment(image, "red circle", "toy", iterations=10_000, stop=stop)
+    first = next(job)
+    stop.set()
+    with pytest.raises(logic.Cancelled):
+        drain(job)
+    assert first.total == 10_000

@@ -151,6 +151,24 @@ def test_segment_a_toy_scene_in_the_browser(page, tmp_path):
     assert shot.reshape(-1, 3).std(0).min() > 20  # a rendered page, not a blank or single-colour canvas
 
 
+def test_stop_ends_a_run_and_frees_the_queue(page, tmp_path):
+    image, _ = logic.toy_example(0, "red circle")
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    page.locator("#seg-image input[type=file]").set_input_files(str(tmp_path / "scene.png"))
+    page.locator("#seg-prompts textarea").fill("red circle")
+    iterations = page.locator("#seg-iterations input[type=number]")
+    iterations.fill("1000")
+    iterations.press("Enter")
+    page.locator("#seg-run").click()
+    wait_for_status(page, "iteration")
+    page.locator("#seg-stop").click()
+    assert wait_for_status(page, "stopped").startswith("stopped")
+    iterations.fill("5")
+    iterations.press("Enter")
+    page.locator("#seg-run").click()  # the one job slot was released: a new run starts and finishes
+    assert "(5 iterations)" in wait_for_status(page, "done:")
+
+
 def test_text_to_rgba_in_the_browser(page):
     page.get_by_role("tab", name="Text to RGBA").click()
     page.locator("#rgba-prompt input, #rgba-prompt textarea").first.fill("red circle")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from peekaboo.app import logic
 
 # One job at a time across both tabs: they share the cached models, and a CPU has no room for two.
 CONCURRENCY_ID = "peekaboo"
+# (browser session, tab) -> the running job's stop flag; Stop runs outside the queue, so it is never stuck behind it.
+_STOP_FLAGS: dict[tuple[str | None, str], threading.Event] = {}
+STOPPED = "stopped: press the button again to restart"
 STATUS_INTERVAL = 0.25  # seconds between status-only updates; timelapse frames are always shown
 EXAMPLES = ((0, "red circle"), (3, "blue square"))  # toy scenes (seed, target) offered under the upload box
 # System fonts only: the page must not wait on a font server (it may be offline, as in the tests).
@@ -69,7 +74,9 @@ def _segment_tab(workdir: Path, examples: list[list[str]]) -> None:
                 param = gr.Dropdown(list(logic.PARAMETRIZATIONS), value="raster_bilateral", label="Parametrization",
                                     elem_id="seg-param")
                 iterations = gr.Slider(1, 1000, value=100, step=1, label="Iterations", elem_id="seg-iterations")
-            run = gr.Button("Segment", variant="primary", elem_id="seg-run")
+            with gr.Row():
+                run = gr.Button("Segment", variant="primary", elem_id="seg-run", scale=3)
+                stop = gr.Button("Stop", elem_id="seg-stop", scale=1)
             gr.Examples(examples, inputs=[image, prompts], label="Toy-world examples")
         with gr.Column():
             status = gr.Textbox(label="Status", interactive=False, elem_id="seg-status")
@@ -78,12 +85,15 @@ def _segment_tab(workdir: Path, examples: list[list[str]]) -> None:
             files = gr.File(label="Downloads: mask PNGs, RGBA cut-outs, COCO RLE", file_count="multiple",
                             interactive=False, elem_id="seg-files")
 
-    def on_segment(image, prompts, model, folder, param, iterations, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
+    def on_segment(
+        image, prompts, model, folder, param, iterations, request: gr.Request, progress=gr.Progress()  # noqa: B008
+    ):
         def show(alphas: np.ndarray) -> np.ndarray:
             return logic.preview(image, alphas)
 
-        job = logic.segment(image, prompts, model, folder, param, iterations)
-        result = yield from _follow(job, show, progress)
+        with _stop_flag(request, "segment") as stop_flag:
+            job = logic.segment(image, prompts, model, folder, param, iterations, stop_flag)
+            result = yield from _follow(job, show, progress)
         if result is None:
             return
         paths = logic.write_segmentation(result, tempfile.mkdtemp(dir=workdir))
@@ -96,6 +106,7 @@ def _segment_tab(workdir: Path, examples: list[list[str]]) -> None:
 
     run.click(on_segment, [image, prompts, model, folder, param, iterations], [status, masks, files],
               concurrency_id=CONCURRENCY_ID)
+    stop.click(_stopper("segment"), queue=False)
 
 
 def _rgba_tab(workdir: Path) -> None:
@@ -104,22 +115,26 @@ def _rgba_tab(workdir: Path) -> None:
             prompt = gr.Textbox(label="Prompt", placeholder="red circle", elem_id="rgba-prompt")
             model, folder = _model_controls("rgba")
             iterations = gr.Slider(1, 2000, value=200, step=1, label="Iterations", elem_id="rgba-iterations")
-            run = gr.Button("Generate", variant="primary", elem_id="rgba-run")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary", elem_id="rgba-run", scale=3)
+                stop = gr.Button("Stop", elem_id="rgba-stop", scale=1)
         with gr.Column():
             status = gr.Textbox(label="Status", interactive=False, elem_id="rgba-status")
             output = gr.Image(label="RGBA image (alpha live while optimising)", format="png", image_mode="RGBA",
                               interactive=False, elem_id="rgba-image")
             file = gr.File(label="Download", interactive=False, elem_id="rgba-file")
 
-    def on_generate(prompt, model, folder, iterations, progress=gr.Progress()):  # noqa: B008 (gradio's idiom)
-        job = logic.generate_rgba(prompt, model, folder, iterations)
-        result = yield from _follow(job, logic.alpha_preview, progress)
+    def on_generate(prompt, model, folder, iterations, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        with _stop_flag(request, "rgba") as stop_flag:
+            job = logic.generate_rgba(prompt, model, folder, iterations, stop_flag)
+            result = yield from _follow(job, logic.alpha_preview, progress)
         if result is None:
             return
         path = logic.write_rgba(result, tempfile.mkdtemp(dir=workdir))
         yield f"done: '{result.prompt}' in {result.seconds:.1f} s", result.rgba, str(path)
 
     run.click(on_generate, [prompt, model, folder, iterations], [status, output, file], concurrency_id=CONCURRENCY_ID)
+    stop.click(_stopper("rgba"), queue=False)
 
 
 def _follow(
@@ -139,11 +154,37 @@ def _follow(
             yield f"iteration {step.iteration}/{step.total}", frame, gr.skip()
     except StopIteration as finished:
         return finished.value
+    except logic.Cancelled:
+        yield STOPPED, gr.skip(), gr.skip()
+        return None
     except Exception as error:  # every failure becomes a message in the page, never a traceback
         message = logic.describe_error(error)
         gr.Warning(html.escape(message))  # the toast renders HTML: '<colour> <shape>' must stay text
         yield f"error: {message}", gr.skip(), gr.skip()
         return None
+
+
+@contextlib.contextmanager
+def _stop_flag(request: gr.Request, tab: str) -> Iterator[threading.Event]:
+    """The flag that this browser session's Stop button of ``tab`` sets while a job of that tab runs."""
+    key = (request.session_hash, tab)
+    flag = _STOP_FLAGS[key] = threading.Event()
+    try:
+        yield flag
+    finally:
+        if _STOP_FLAGS.get(key) is flag:
+            del _STOP_FLAGS[key]
+
+
+def _stopper(tab: str) -> Callable[[gr.Request], None]:
+    """The Stop button's handler of ``tab``: sets the flag of this session's running job, if any."""
+
+    def stop(request: gr.Request) -> None:
+        flag = _STOP_FLAGS.get((request.session_hash, tab))
+        if flag is not None:
+            flag.set()
+
+    return stop
 
 
 def _write_examples(directory: Path) -> list[list[str]]:

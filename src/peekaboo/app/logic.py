@@ -45,7 +45,7 @@ GAP = 4  # white pixels between tiles
 
 
 class Cancelled(Exception):
-    """Raised inside a job's progress callback once the page that started it stopped listening."""
+    """Raised inside a job's progress callback once the user pressed Stop or the page stopped listening."""
 
 
 @dataclass(frozen=True)
@@ -114,20 +114,20 @@ def peekaboo_for(model: str) -> Peekaboo:
     return Peekaboo(model=model)
 
 
-def run_in_thread(job: Callable[[ProgressFn], T]) -> Generator[Progress, None, T]:
+def run_in_thread(job: Callable[[ProgressFn], T], stop: threading.Event | None = None) -> Generator[Progress, None, T]:
     """Run ``job(progress)`` in a worker thread, yield its progress, return its result (or raise its error).
 
     Reports that pile up while the page renders are merged into one (the latest iteration and alphas), so a
-    slow browser never falls behind. Closing the generator (the page went away) cancels the job at its next
-    report instead of letting it run on unseen.
+    slow browser never falls behind. The job raises Cancelled at its next report once ``stop`` is set (the
+    Stop button) or the generator is closed (the page went away), instead of running on unseen.
     """
     reports: queue.Queue[Progress | None] = queue.Queue()
     outcome: dict[str, Any] = {}
-    stop = threading.Event()
+    stop = stop or threading.Event()
 
     def report(iteration: int, total: int, alphas: np.ndarray | None) -> None:
         if stop.is_set():
-            raise Cancelled("the page stopped listening")
+            raise Cancelled("stopped")
         reports.put(Progress(int(iteration), int(total), None if alphas is None else np.array(alphas, np.float32)))
 
     def work() -> None:
@@ -166,8 +166,10 @@ def segment(
     folder: str | None = None,
     param: str = "raster_bilateral",
     iterations: int = 100,
+    stop: threading.Event | None = None,
 ) -> Generator[Progress, None, Any]:
-    """Segment ``image`` for each prompt with Peekaboo, yielding progress; returns the SegmentationResult."""
+    """Segment ``image`` for each prompt with Peekaboo, yielding progress; returns the SegmentationResult.
+    Setting ``stop`` ends the run with Cancelled at its next iteration."""
     image = require_image(image)
     prompts = parse_prompts(prompts_text)
     model = resolve_model(model_choice, folder)
@@ -177,13 +179,18 @@ def segment(
     def job(report: ProgressFn) -> Any:
         return peekaboo_for(model).segment(image, prompts, progress=report, **overrides)
 
-    return (yield from run_in_thread(job))
+    return (yield from run_in_thread(job, stop))
 
 
 def generate_rgba(
-    prompt_text: str | None, model_choice: str, folder: str | None = None, iterations: int = 100
+    prompt_text: str | None,
+    model_choice: str,
+    folder: str | None = None,
+    iterations: int = 100,
+    stop: threading.Event | None = None,
 ) -> Generator[Progress, None, Any]:
-    """Generate one RGBA image for the prompt (task=rgba), yielding progress; returns the RGBAResult."""
+    """Generate one RGBA image for the prompt (task=rgba), yielding progress; returns the RGBAResult.
+    Setting ``stop`` ends the run with Cancelled at its next iteration."""
     prompt = (prompt_text or "").strip()
     if not prompt:
         raise DataError("no prompt: type what to generate, e.g. 'red circle'")
@@ -192,7 +199,7 @@ def generate_rgba(
     def job(report: ProgressFn) -> Any:
         return peekaboo_for(model).generate_rgba(prompt, progress=report, **overrides)
 
-    return (yield from run_in_thread(job))
+    return (yield from run_in_thread(job, stop))
 
 
 def describe_error(error: BaseException) -> str:
