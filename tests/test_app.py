@@ -135,6 +135,11 @@ def test_missing_weights_are_reported_by_name(red_circle, tmp_path):
     with pytest.raises(ConfigError) as caught:
         drain(logic.segment(image, "a dog", logic.SD_FOLDER, str(missing), iterations=5))
     assert str(missing) in logic.describe_error(caught.value)
+    empty = tmp_path / "empty-model"
+    empty.mkdir()
+    with pytest.raises(ModelLoadError) as caught:
+        drain(logic.segment(image, "a dog", logic.SD_FOLDER, str(empty), iterations=5))
+    assert f"could not load Stable Diffusion weights '{empty}'" in logic.describe_error(caught.value)
 
 
 def test_generate_rgba_draws_the_prompt(tmp_path):
