@@ -31,7 +31,7 @@ THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], fon
 def build(workdir: Path) -> gr.Blocks:
     """The two-tab page; downloads and example images are written under ``workdir``."""
     examples = _write_examples(workdir / "examples")
-    with gr.Blocks(title="Peekaboo", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Peekaboo", analytics_enabled=False) as demo:
         gr.Markdown(
             "# Peekaboo\nZero-shot segmentation with a text-to-image diffusion prior, no training: an alpha mask is "
             "optimised per prompt so that the masked image matches the prompt. The toy world runs in seconds on a "
@@ -114,7 +114,8 @@ def _rgba_tab(workdir: Path) -> None:
         with gr.Column():
             prompt = gr.Textbox(label="Prompt", placeholder="red circle", elem_id="rgba-prompt")
             model, folder = _model_controls("rgba")
-            iterations = gr.Slider(1, 2000, value=200, step=1, label="Iterations", elem_id="rgba-iterations")
+            iterations = gr.Slider(1, 10_000, value=300, step=1, label="Iterations", elem_id="rgba-iterations",
+                                   info="300 suit the toy world; SD's recipe runs thousands, on a GPU")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="rgba-run", scale=3)
                 stop = gr.Button("Stop", elem_id="rgba-stop", scale=1)

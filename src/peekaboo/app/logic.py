@@ -26,14 +26,16 @@ from peekaboo.toy import make_scene
 
 if TYPE_CHECKING:
     from peekaboo import Peekaboo
+    from peekaboo.api import Progress as ProgressFn  # (iterations done, total, alphas or None) -> None
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_ONE_JOB = threading.Lock()
 
 SD_FOLDER = "sd_folder"
 # (label shown in the page, value): a preset name of peekaboo.Peekaboo, or SD_FOLDER for a local weights folder.
 MODEL_CHOICES: tuple[tuple[str, str], ...] = (
-    ("Toy world (analytic prior, instant)", "toy"),
+    ("Toy world (analytic prior, runs on a CPU)", "toy"),
     ("Trained toy prior (toy_sd)", "toy_sd"),
     ("Stable Diffusion (local weights folder)", SD_FOLDER),
 )
@@ -56,8 +58,6 @@ class Progress:
     total: int
     alphas: np.ndarray | None
 
-
-ProgressFn = Callable[[int, int, "np.ndarray | None"], None]
 
 
 # --- reading the form ---------------------------------------------------------------------------------------
@@ -119,7 +119,8 @@ def run_in_thread(job: Callable[[ProgressFn], T], stop: threading.Event | None =
 
     Reports that pile up while the page renders are merged into one (the latest iteration and alphas), so a
     slow browser never falls behind. The job raises Cancelled at its next report once ``stop`` is set (the
-    Stop button) or the generator is closed (the page went away), instead of running on unseen.
+    Stop button) or the generator is closed (the page went away), instead of running on unseen. Jobs run one at
+    a time: a cancelled one may still be finishing its iteration, on the same cached models, as the next starts.
     """
     reports: queue.Queue[Progress | None] = queue.Queue()
     outcome: dict[str, Any] = {}
@@ -132,7 +133,8 @@ def run_in_thread(job: Callable[[ProgressFn], T], stop: threading.Event | None =
 
     def work() -> None:
         try:
-            outcome["result"] = job(report)
+            with _ONE_JOB:
+                outcome["result"] = job(report)
         except BaseException as error:  # handed to the consumer thread, which re-raises it
             outcome["error"] = error
         finally:
@@ -176,6 +178,7 @@ def segment(
     if param not in PARAMETRIZATIONS:
         raise DataError(f"unknown parametrization {param!r}; pick one of {', '.join(PARAMETRIZATIONS)}")
     overrides = {"param": param, **schedule_overrides(iterations)}
+
     def job(report: ProgressFn) -> Any:
         return peekaboo_for(model).segment(image, prompts, progress=report, **overrides)
 
@@ -196,6 +199,7 @@ def generate_rgba(
         raise DataError("no prompt: type what to generate, e.g. 'red circle'")
     model = resolve_model(model_choice, folder)
     overrides = schedule_overrides(iterations)
+
     def job(report: ProgressFn) -> Any:
         return peekaboo_for(model).generate_rgba(prompt, progress=report, **overrides)
 
