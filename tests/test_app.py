@@ -204,3 +204,13 @@ def test_stop_flag_ends_a_segmentation_with_cancelled(red_circle):
     with pytest.raises(logic.Cancelled):
         drain(job)
     assert first.total == 10_000
+
+
+def test_small_results_are_enlarged_for_display():
+    rgba = np.arange(32 * 32 * 4, dtype=np.uint32).reshape(32, 32, 4).astype(np.uint8)
+    shown = logic.enlarged(rgba)
+    factor = -(-logic.DISPLAY_HEIGHT // 32)
+    assert shown.shape == (32 * factor, 32 * factor, 4)
+    np.testing.assert_array_equal(shown[::factor, ::factor], rgba)
+    large = np.zeros((512, 512, 4), np.uint8)
+    assert logic.enlarged(large) is large

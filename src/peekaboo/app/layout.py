@@ -132,7 +132,7 @@ def _rgba_tab(workdir: Path) -> None:
         if result is None:
             return
         path = logic.write_rgba(result, tempfile.mkdtemp(dir=workdir))
-        yield f"done: '{result.prompt}' in {result.seconds:.1f} s", result.rgba, str(path)
+        yield f"done: '{result.prompt}' in {result.seconds:.1f} s", logic.enlarged(result.rgba), str(path)
 
     run.click(on_generate, [prompt, model, folder, iterations], [status, output, file], concurrency_id=CONCURRENCY_ID)
     stop.click(_stopper("rgba"), queue=False)

@@ -250,6 +250,13 @@ def alpha_preview(alphas: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(grey).resize((round(width * DISPLAY_HEIGHT / height), DISPLAY_HEIGHT)))
 
 
+def enlarged(image: np.ndarray) -> np.ndarray:
+    """``image`` scaled up by a whole factor (nearest, so pixels stay crisp) to at least DISPLAY_HEIGHT high:
+    the toy world's 32x32 results would otherwise show as a thumbnail."""
+    factor = -(-DISPLAY_HEIGHT // image.shape[0])
+    return image if factor <= 1 else image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
 def slug(prompt: str) -> str:
     """A file-name-safe form of a prompt: 'Red circle!' -> 'red_circle'."""
     return re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:40] or "prompt"
