@@ -214,3 +214,10 @@ def test_small_results_are_enlarged_for_display():
     np.testing.assert_array_equal(shown[::factor, ::factor], rgba)
     large = np.zeros((512, 512, 4), np.uint8)
     assert logic.enlarged(large) is large
+
+
+def test_warm_up_builds_the_model_once_and_only_logs_failures(caplog, tmp_path):
+    logic.warm_up("toy")
+    assert logic.peekaboo_for("toy") is logic.peekaboo_for("toy")
+    logic.warm_up(str(tmp_path / "missing"))  # must not raise: the page reports it when the model is used
+    assert f"could not prepare model '{tmp_path / 'missing'}'" in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> None:
         if error.name != "gradio":
             raise
         sys.exit("the web demo needs gradio: pip install -e '.[app]' (make app installs it)")
+    from peekaboo.app.logic import warm_up
+
+    threading.Thread(target=warm_up, name="peekaboo-app-warm-up", daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="peekaboo-app-") as workdir:
         demo = build(Path(workdir)).queue(default_concurrency_limit=1)
         demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[workdir], theme=THEME,

@@ -114,6 +114,16 @@ def peekaboo_for(model: str) -> Peekaboo:
     return Peekaboo(model=model)
 
 
+def warm_up(model: str = "toy") -> None:
+    """Build ``model``'s Peekaboo ahead of the first request (imports torch and the engine, composes the config),
+    so that the first press of a button does not wait for it; a failure is only logged, the request reports it."""
+    try:
+        with _ONE_JOB:
+            peekaboo_for(model)
+    except Exception as error:
+        log.warning("could not prepare model %r: %s", model, error)
+
+
 def run_in_thread(job: Callable[[ProgressFn], T], stop: threading.Event | None = None) -> Generator[Progress, None, T]:
     """Run ``job(progress)`` in a worker thread, yield its progress, return its result (or raise its error).
 
