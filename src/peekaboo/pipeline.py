@@ -14,6 +14,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
+from peekaboo.config.describe import describe_model, describe_schedule
 from peekaboo.config.validate import validate
 from peekaboo.data.subset import select_items
 from peekaboo.errors import ConfigError
@@ -116,6 +117,7 @@ def check_launcher(trainer) -> None:
 def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
     from peekaboo.lightning.datamodule import ItemDataModule
+    from peekaboo.lightning.progress import ItemProgress
     from peekaboo.lightning.writer import ItemWriter
     from peekaboo.loggers import WandbItemLogger, log_run_results
     from peekaboo.reports import contact_sheet, format_table
@@ -123,6 +125,8 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
 
     validate(cfg)
     quiet_libraries()
+    log.info(describe_model(cfg))
+    log.info(describe_schedule(cfg))
     output_dir = output_directory()
     dataset = select_items(build(cfg.data), cfg.subset)
     item_ids = list(dataset.item_ids)
@@ -131,6 +135,8 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
     logger = build_logger(cfg, output_dir)
     callbacks = [ItemWriter(output_dir, item_ids)]
+    if cfg.trainer.enable_progress_bar:
+        callbacks.append(ItemProgress())
     if logger is not None and cfg.logger.log_items:
         callbacks.append(WandbItemLogger())
     try:

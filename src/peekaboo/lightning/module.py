@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from peekaboo.config.build import build
 from peekaboo.data.base import Item
@@ -22,6 +21,7 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.reference import optimize_one_at_a_time
 from peekaboo.engine.scene import Scene
 from peekaboo.lightning.prior_module import PriorModule
+from peekaboo.lightning.progress import ItemProgress
 from peekaboo.tasks.base import ItemArtifacts, Unit
 
 BUILT_GROUPS = ("model", "loss", "guidance_map", "task")  # what ``PeekabooModule.build`` instantiates
@@ -118,16 +118,11 @@ class PeekabooModule(PriorModule):
         return units, outputs
 
     def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
-        show = (
-            self._trainer is not None and self.trainer.is_global_zero and self.trainer.progress_bar_callback is not None
-        )
-        with tqdm(
-            total=self.cfg.schedule.iterations,
-            desc="iterations",
-            leave=False,
-            position=1,
-            disable=not show,
-            dynamic_ncols=True,
-        ) as bar:
-            units, result = self.optimize_batch(batch, on_iteration=lambda _: bar.update(1))
+        progress = self.trainer.progress_bar_callback if self._trainer is not None else None
+        total = self.cfg.schedule.iterations
+
+        def report(iteration: int) -> None:
+            progress.iteration(iteration + 1, total)
+
+        units, result = self.optimize_batch(batch, on_iteration=report if isinstance(progress, ItemProgress) else None)
         return self._state["task"].artifacts(batch, units, result, {**self.record, "rank": self.global_rank})
