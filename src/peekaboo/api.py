@@ -28,8 +28,8 @@ from peekaboo.config.compose import CONF, compose_checked
 from peekaboo.config.overrides import as_overrides, merge_overrides
 from peekaboo.config.validate import validate
 from peekaboo.data.base import Item
-from peekaboo.data.image import crop_item
 from peekaboo.data.configs import Crop
+from peekaboo.data.image import crop_item
 from peekaboo.data.transforms import as_rgb, check_prompts, crop_box
 from peekaboo.engine.optimize import Step
 from peekaboo.errors import ConfigError

@@ -18,11 +18,12 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import binary_erosion
 
-from peekaboo.data.transforms import Crop, crop_box
+from peekaboo.data.configs import Crop
+from peekaboo.data.transforms import crop_box
 from peekaboo.errors import DataError, ModelLoadError, PeekabooError
 from peekaboo.io.atomic import write_bytes, write_text
 from peekaboo.io.images import OVERLAY_COLOURS, png_bytes
-from peekaboo.toy import make_scene
+from peekaboo.toy.scenes import make_scene
 
 if TYPE_CHECKING:
     from peekaboo import Peekaboo

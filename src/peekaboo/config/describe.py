@@ -30,6 +30,7 @@ def describe_model(cfg: DictConfig) -> str:
 
 
 def describe_schedule(cfg: DictConfig) -> str:
-    """``<N> iterations per item, <B> items per batch``: the values in effect after presets, tuning and the command line."""
+    """``<N> iterations per item, <B> items per batch``: the values in effect after presets, tuning and the command
+    line."""
     iterations = OmegaConf.select(cfg, "schedule.iterations")
     return f"schedule: {iterations} iterations per item, {cfg.trainer.batch_size} items per batch"
