@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
+PORT ?= 7860
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-full bench bench-full lint format clean
+.PHONY: help install demo app test test-full bench bench-full lint format clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -15,13 +16,16 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH)
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,app]"
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install torch (CPU build here, CUDA on GPU machines) + peekaboo[dev]
+install: $(STAMP) ## create .venv and install torch (CPU build here, CUDA on GPU machines) + peekaboo[dev,app]
 
 demo: $(STAMP) ## segment 16 toy-world scenes on the CPU: prints a table, writes overlays and a contact sheet
 	$(PY) run.py experiment=demo
+
+app: $(STAMP) ## web demo at http://127.0.0.1:7860 (other port: make app PORT=8000); see docs/app.md
+	$(PY) -m peekaboo.app --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) ## fast test suite (< 10 min on 2 cores)
 	$(PY) -m pytest -q

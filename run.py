@@ -4,14 +4,12 @@ import hydra
 
 from peekaboo.cli import run_reporting_errors
 from peekaboo.config.store import register_configs
-from peekaboo.cpu_memory import keep_freed_memory
 
 register_configs()
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg):
-    keep_freed_memory()  # large CPU tensors reuse freed memory instead of page-faulting anew (peekaboo.cpu_memory)
     return run_reporting_errors(cfg)
 
 

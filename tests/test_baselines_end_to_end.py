@@ -79,7 +79,8 @@ def test_table_rows_select_their_groups():
 def check_prompted_job(run, method, side):
     item = run / "items" / "dog"
     record = json.loads((item / "result.json").read_text())
-    assert set(record["files"]) == {"alpha.png", "alpha.npy", "mask.png", "overlay.png"}
+    full_frame = {"alpha_full.png", "mask_full.png", "overlay_full.png"}  # the method's mask in the input's frame
+    assert set(record["files"]) == {"alpha.png", "alpha.npy", "mask.png", "overlay.png", *full_frame}
     assert record["variant"]["method"] == method and record["prompts"] == ["dog"]
     alpha = np.load(item / "alpha.npy")
     mask = read_png(item / "mask.png") > 127

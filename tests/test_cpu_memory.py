@@ -1,4 +1,4 @@
-"""keep_freed_memory (called by run.py and the bench) makes large CPU tensors reuse freed memory instead of
+"""keep_freed_memory (called by the command line and the bench) makes large CPU tensors reuse freed memory instead of
 page-faulting it in anew; importing peekaboo alone changes nothing."""
 
 import os

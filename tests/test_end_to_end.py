@@ -9,7 +9,10 @@ from PIL import Image
 
 from conftest import run_cli
 
-ITEM_FILES = ("alpha.png", "mask.png", "overlay.png", "alpha.npy", "result.json", "timelapse.gif", "history.csv")
+ITEM_FILES = (
+    *("alpha.png", "mask.png", "overlay.png", "alpha.npy", "result.json", "timelapse.gif", "history.csv"),
+    *("alpha_full.png", "mask_full.png", "overlay_full.png"),  # in the input image's frame (64x48)
+)
 
 
 @pytest.fixture(scope="module")

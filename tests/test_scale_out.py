@@ -185,10 +185,8 @@ def test_wandb_runs_are_grouped_by_sweep_and_named_by_overrides(tmp_path):
         env={**os.environ, "WANDB_MODE": "offline"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for job in ("0", "1"):  # one finished offline run per job, with the item's overlay, mask layers and curves
+    for job in ("0", "1"):  # one offline run per job, its results table holding the item (see test_wandb.py)
         runs = list((tmp_path / "sweep" / job / "wandb").glob("offline-run-*"))
         assert len(runs) == 1
-        media = runs[0] / "files" / "media"
-        assert list(media.glob("images/items/scene_0000/overlay_*.png"))
-        assert list(media.glob("images/mask/items/scene_0000/overlay_*.mask.png"))
-        assert list(media.glob("table/items/scene_0000/sds_table_*.table.json"))
+        (table,) = (runs[0] / "files" / "media").glob("table/results_*.table.json")
+        assert [row[0] for row in json.loads(table.read_text())["data"]] == ["scene_0000"]

@@ -7,7 +7,7 @@ both thresholds to 1 GiB lets freed blocks be reused. The price is resident memo
 high-water mark, as with CUDA's caching allocator (``release_freed_memory`` hands it back, as
 ``torch.cuda.empty_cache`` does). Measurements: docs/performance.md.
 
-It is done through ``mallopt`` by an explicit call (``run.py`` and the bench make it; importing peekaboo does
+It is done through ``mallopt`` by an explicit call (the command line and the bench make it; importing peekaboo does
 not), only with glibc, and never over a user's own setting: the glibc variables ``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_`` or a ``glibc.malloc`` tunable win, and ``PEEKABOO_KEEP_FREED_MEMORY=0`` leaves glibc's
 defaults alone.

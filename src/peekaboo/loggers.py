@@ -1,4 +1,10 @@
-"""Weights & Biases: the Lightning logger, and a callback that logs each item as soon as it is written."""
+"""Weights & Biases: the Lightning logger, the run's results table, its summary metrics and optional live curves.
+
+What a run logs does not grow with the dataset in keys: one ``wandb.Table`` per run (a row per (item, prompt),
+its overlay with prediction and ground-truth mask layers, IoU, final loss values), the metrics as summary values
+and, with ``logger.live_curves``, a handful of ``live/*`` scalars every ``logger.live_every`` iterations. Per-item
+loss curves stay in each item's ``history.csv``. See docs/wandb.md.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,10 @@ from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
 from peekaboo.config.schema import WandbMode
+from peekaboo.engine.optimize import Step
 from peekaboo.evaluation.results import item_dir, read_result
 from peekaboo.io.images import overlay, to_uint8_image
 from peekaboo.io.tables import columns_of
-from peekaboo.tasks.base import ItemArtifacts
 
 
 def wandb_logger(
@@ -40,33 +46,26 @@ def wandb_logger(
     )
 
 
-class WandbItemLogger(Callback):
-    """Logs each item's overlay with mask layers and its loss curves (rank 0's items under DDP)."""
+class WandbLiveCurves(Callback):
+    """``logger.live_curves``: every ``every`` optimisation steps, the mean over the batch's units of each loss term
+    and statistic as ``live/<name>``, against ``live/iteration`` (steps since the run started, over all batches).
+    The values are read to the host only at those steps; rank 0 logs (other ranks hold a dummy experiment)."""
 
-    def on_predict_batch_end(
-        self, trainer, pl_module, outputs: list[ItemArtifacts], batch, batch_idx, dataloader_idx=0
-    ):
-        import wandb
+    def __init__(self, every: int = 10):
+        self.every = max(1, every)
+        self.steps = 0
 
+    def on_predict_start(self, trainer, pl_module) -> None:
         experiment = trainer.logger.experiment
-        for art in outputs:
-            log = {}
-            if art.preview is not None:
-                masks = {
-                    f"prediction {k}: {p}": {"mask_data": (m > 0.5).astype(np.uint8), "class_labels": {1: p}}
-                    for k, (m, p) in enumerate(zip(art.masks, art.record["prompts"], strict=False))
-                }
-                if art.gt is not None and art.gt.shape == art.preview.shape[:2]:
-                    masks["ground truth"] = {"mask_data": art.gt, "class_labels": {1: "object", 255: "void"}}
-                log[f"items/{art.item_id}/overlay"] = wandb.Image(art.preview, masks=masks)
-            for name, curves in art.history.items():
-                xs = list(range(len(curves[0])))
-                log[f"items/{art.item_id}/{name}"] = wandb.plot.line_series(
-                    xs=xs, ys=curves, keys=art.record["prompts"], title=f"{art.item_id} {name}", xname="iteration"
-                )
-            if "iou" in art.record:
-                log["item_iou"] = art.record["iou"]
-            experiment.log(log)
+        if hasattr(experiment, "define_metric"):
+            experiment.define_metric("live/iteration")
+            experiment.define_metric("live/*", step_metric="live/iteration")
+
+    def on_optimization_step(self, trainer, pl_module, step: Step) -> None:
+        self.steps += 1
+        if step.iteration % self.every == 0:
+            point = {f"live/{name}": float(value.float().mean()) for name, value in step.terms.items()}
+            trainer.logger.experiment.log({"live/iteration": self.steps, **point})
 
 
 def run_names(output_dir: Path, override_dirname: str, multirun: bool) -> tuple[str | None, str]:
@@ -87,33 +86,41 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def results_table(dataset, output_dir: Path, item_ids: list[str], max_rows: int):
-    """A ``wandb.Table`` with one row per (item, prompt): image, prompt, ground truth and thresholded prediction
-    overlays at the ground truth's resolution, IoU; the first ``max_rows`` rows of the completed items."""
+    """A ``wandb.Table`` with one row per (item, prompt) of the completed items (the first ``max_rows``): the
+    image with the prediction (and ground truth) as mask layers, IoU, the final value of every loss term, seconds.
+
+    Rows are read from the run directory, so a resumed run's table covers the items it skipped too."""
     import wandb
 
-    table = wandb.Table(columns=["item", "prompt", "image", "ground truth", "prediction", "IoU"])
+    rows = []
     for index, item_id in enumerate(item_ids):
+        if len(rows) >= max_rows:
+            break
         record = read_result(item_dir(output_dir, item_id))
         if record is None or record.get("status") != "complete":
             continue
         item = dataset[index]
         image = item.display if item.display is not None else to_uint8_image(item.image)
-        truth = None if item.mask is None else wandb.Image(overlay(image, [(item.mask == 1).astype(np.float32)]))
         for entry in record.get("results", []):
-            if len(table.data) >= max_rows:
-                return table
+            if len(rows) >= max_rows:
+                break
             mask = Image.open(item_dir(output_dir, item_id) / entry["dir"] / "mask.png").convert("L")
-            mask = np.asarray(mask.resize(image.shape[1::-1], Image.NEAREST), dtype=np.float32) / 255
-            prediction = wandb.Image(overlay(image, [mask]))
-            table.add_data(item_id, entry["prompt"], wandb.Image(image), truth, prediction, entry.get("iou"))
-    return table
+            mask = np.asarray(mask.resize(image.shape[1::-1], Image.NEAREST)) > 127
+            layers = {"prediction": {"mask_data": mask.astype(np.uint8), "class_labels": {1: entry["prompt"]}}}
+            if item.mask is not None and item.mask.shape == image.shape[:2]:
+                layers["ground truth"] = {"mask_data": item.mask, "class_labels": {1: "object", 255: "void"}}
+            shown = wandb.Image(overlay(image, [mask.astype(np.float32)]), masks=layers)
+            seconds = record.get("timings", {}).get("seconds")
+            row = {"item": item_id, "prompt": entry["prompt"], "overlay": shown, "IoU": entry.get("iou")}
+            rows.append({**row, **entry.get("final", {}), "seconds": seconds})
+    columns = columns_of(rows) if rows else ["item", "prompt", "overlay", "IoU"]
+    return wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
 
 
 def log_run_results(logger, metrics: dict[str, Any], dataset, output_dir: Path, item_ids: list[str], rows: int):
-    """The run's metrics (history and summary) and, when ``rows`` > 0, its results table."""
-    flat = flat_metrics(metrics)
-    logger.log_metrics(flat)
-    logger.experiment.summary.update(flat)
+    """The run's metrics as summary values (one number each, not a history) and, when ``rows`` > 0, its results
+    table."""
+    logger.experiment.summary.update(flat_metrics(metrics))
     if rows > 0:
         logger.experiment.log({"results": results_table(dataset, output_dir, item_ids, rows)})
 

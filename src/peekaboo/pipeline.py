@@ -14,6 +14,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
+from peekaboo.config.describe import describe_model, describe_schedule
 from peekaboo.config.validate import validate
 from peekaboo.data.subset import select_items
 from peekaboo.errors import ConfigError
@@ -69,8 +70,9 @@ def build_logger(cfg: DictConfig, output_dir: Path):
     group, name = run_names(output_dir, hydra_cfg.job.override_dirname, hydra_cfg.mode == RunMode.MULTIRUN)
     logger = build(
         cfg.logger,
-        "log_items",
         "table_rows",
+        "live_curves",
+        "live_every",
         save_dir=str(output_dir),
         group=cfg.logger.group or group,
         run_name=cfg.logger.run_name or name,
@@ -113,11 +115,14 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     from peekaboo.evaluation.reports import contact_sheet, format_table
     from peekaboo.evaluation.results import collect
     from peekaboo.lightning.datamodule import ItemDataModule
+    from peekaboo.lightning.progress import ItemProgress
     from peekaboo.lightning.writer import ItemWriter
-    from peekaboo.loggers import WandbItemLogger, log_run_results
+    from peekaboo.loggers import WandbLiveCurves, log_run_results
 
     validate(cfg)
     quiet_libraries()
+    log.info(describe_model(cfg))
+    log.info(describe_schedule(cfg))
     output_dir = output_directory()
     dataset = select_items(build(cfg.data), cfg.subset)
     item_ids = list(dataset.item_ids)
@@ -126,8 +131,10 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
     logger = build_logger(cfg, output_dir)
     callbacks = [ItemWriter(output_dir, item_ids)]
-    if logger is not None and cfg.logger.log_items:
-        callbacks.append(WandbItemLogger())
+    if cfg.trainer.enable_progress_bar:
+        callbacks.append(ItemProgress())
+    if logger is not None and cfg.logger.live_curves:
+        callbacks.append(WandbLiveCurves(cfg.logger.live_every))
     try:
         trainer = build_trainer(cfg, output_dir, logger, callbacks)
         trainer.predict(module, datamodule=datamodule, return_predictions=False)
@@ -141,6 +148,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
             logger.experiment.finish()
     if cfg.contact_sheet:
         contact_sheet(dataset, output_dir, item_ids, cfg.contact_sheet)
-    print(format_table(collect(output_dir, item_ids), metrics, cfg.print_items), flush=True)
+    # Logged, not printed: Hydra's job log (run.log) keeps the table and metrics next to the console's copy.
+    log.info("results\n%s", format_table(collect(output_dir, item_ids), metrics, cfg.print_items))
     log.info("outputs in %s", output_dir)
     return metrics

@@ -67,8 +67,9 @@ class WandbLoggerConfig:
     group: str | None = None  # None: the sweep directory's name in a multirun
     run_name: str | None = None  # None: the job's overrides (or the run directory's name)
     tags: list[str] = field(default_factory=list)
-    log_items: bool = True  # overlay (with mask layers) and loss curves per item
-    table_rows: int = 100  # rows of the run's results table (image, prompt, gt, prediction, IoU); 0 disables
+    table_rows: int = 100  # rows of the run's results table (item, prompt, overlay with mask layers, IoU, ...); 0: none
+    live_curves: bool = False  # log the batch's mean loss terms as live/* while it optimises (reads them to the host)
+    live_every: int = 10  # iterations between two live points
 
 
 @dataclass

@@ -35,6 +35,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("schedule.iterations", "trainer.batch_size"):
         positive(cfg, key)
     positive(cfg, "schedule.timelapse_every", 0)
+    positive(cfg, "logger.live_every")
     positive(cfg, "trainer.num_workers", 0)
 
 

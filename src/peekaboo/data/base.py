@@ -23,6 +23,8 @@ class Item:
     meta:     free-form, JSON-serialisable facts copied into result.json (source file, crop box, ...).
     labels:   class label map (H, W) uint8 at the scoring resolution (0..C-1, 255 void) for unsupervised
               segmenters (method=diffseg), or None.
+    original: the whole (H, W, 3) uint8 image that ``display`` was cropped from (meta["crop_box"]), for outputs
+              in the user's frame; None when the working image is the whole picture (toy scenes, generation).
     """
 
     index: int
@@ -33,6 +35,7 @@ class Item:
     display: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     labels: np.ndarray | None = None
+    original: np.ndarray | None = None
 
 
 class ItemDataset(Protocol):

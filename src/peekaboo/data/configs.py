@@ -71,6 +71,7 @@ class FolderDataConfig:
     name: str = "folder"
     root: str = ""
     index: str = "index.csv"
+    prompt: Any = None  # set: every image directly under root is an item with this prompt (or list); no index
     resolution: int = 256
     crop: Crop = Crop.center
     void: bool = False

@@ -1,8 +1,11 @@
-"""``data=folder``: a directory of images plus an index (CSV or JSON) of ``image,prompt[,mask]`` rows.
+"""``data=folder``: a directory of images plus an index (CSV or JSON) of ``image,prompt[,mask]`` rows, or a plain
+directory of images and one ``data.prompt`` for all of them.
 
 CSV: a header row with at least ``image`` and ``prompt`` (several prompts separated by ``|``), optional
 ``mask`` and ``id``. JSON: a list of objects with the same keys (``prompt`` may be a list). Paths are
 relative to ``data.root``. Any other column is copied into the item's ``meta`` (and so into result.json).
+With ``data.prompt`` set the index is not read: every image file directly under ``root`` (any format PIL
+opens, sorted by name) is an item with that prompt (or list of prompts).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
@@ -23,11 +27,29 @@ from peekaboo.errors import DataError
 INDEX_KEYS = ("image", "prompt", "mask", "id")
 
 
+def image_files(root: Path) -> list[Path]:
+    """The image files directly under ``root`` (extensions PIL can open; hidden files skipped), sorted by name."""
+    readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    return sorted(
+        p for p in root.iterdir() if p.is_file() and p.suffix.lower() in readable and not p.name.startswith(".")
+    )
+
+
+def plain_rows(root: Path, prompt: Any) -> list[dict[str, Any]]:
+    """One row per image file under ``root``, each with ``prompt``."""
+    check_prompts(prompt, "data.prompt")
+    rows = [{"image": path.name, "prompt": prompt} for path in image_files(root)]
+    if not rows:
+        raise DataError(f"data.root: {root} holds no image files (data.prompt set: every image in it is an item)")
+    return rows
+
+
 def read_index(path: Path) -> list[dict[str, Any]]:
     """Rows of the index file, each with 'image', 'prompt' and optional 'mask'/'id'."""
     if not path.is_file():
         raise DataError(
-            f"data.index: index file {path} does not exist (expected a CSV or JSON list of image,prompt[,mask] rows)"
+            f"data.index: index file {path} does not exist (expected a CSV or JSON list of image,prompt[,mask] "
+            "rows); or set data.prompt to segment every image of the folder with that prompt"
         )
     try:
         if path.suffix.lower() == ".json":
@@ -52,7 +74,8 @@ def read_index(path: Path) -> list[dict[str, Any]]:
 
 
 class FolderDataset(Dataset):
-    """Images listed by an index file under ``root``; ids are ``<row>_<image stem>`` unless an ``id`` is given."""
+    """Images listed by an index file under ``root`` (or, with ``prompt``, every image under it); ids are
+    ``<row>_<image stem>`` unless an ``id`` is given."""
 
     def __init__(
         self,
@@ -62,14 +85,15 @@ class FolderDataset(Dataset):
         crop: Crop | str = Crop.center,
         void: bool = False,
         resample: Resample | str = Resample.original,
+        prompt: Any = None,
     ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise DataError(
                 f"data.root: directory {self.root} does not exist (it must contain the images and the "
-                f"index file '{index}')"
+                f"index file '{index}', or the images and data.prompt)"
             )
-        self.rows = read_index(self.root / index)
+        self.rows = read_index(self.root / index) if prompt is None else plain_rows(self.root, prompt)
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
         self.resample = Resample(getattr(resample, "value", resample))
         self.item_ids = [

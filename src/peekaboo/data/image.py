@@ -41,12 +41,13 @@ def load_item(
     meta: dict | None = None,
     resample: Resample = Resample.original,
 ) -> Item:
-    """Read, crop and resize one item; the ground truth is cropped identically at native resolution."""
+    """Read, crop and resize one item; the ground truth is cropped identically at native resolution. Both are
+    turned upright as their EXIF orientation says, so outputs in the original frame match what viewers show."""
     prompts = check_prompts(prompts, what)
-    rgb = read_rgb(image_path, what)
+    rgb = read_rgb(image_path, what, upright=True)
     mask = None
     if mask_path is not None:
-        raw = read_mask(mask_path, what)
+        raw = read_mask(mask_path, what, upright=True)
         if raw.shape != rgb.shape[:2]:
             raise DataError(
                 f"{what}: mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but image {image_path} is "
@@ -70,7 +71,8 @@ def crop_item(
     resample: Resample = Resample.original,
 ) -> Item:
     """An item from an (H, W, 3) uint8 image and its (H, W) 0/1/255 mask, cropped to ``box`` (top, left, bottom,
-    right); the ground truth keeps its native resolution, the image is resized to the working resolution."""
+    right); the ground truth keeps its native resolution, the image is resized to the working resolution. The
+    whole image stays with the item (``original``) for the outputs in its frame."""
     top, left, bottom, right = box
     display = np.ascontiguousarray(rgb[top:bottom, left:right])
     return Item(
@@ -80,7 +82,8 @@ def crop_item(
         prompts=prompts,
         mask=None if mask is None else np.ascontiguousarray(mask[top:bottom, left:right]),
         display=display,
-        meta={**meta, "crop_box": [top, left, bottom, right]},
+        meta={**meta, "crop_box": [top, left, bottom, right], "image_size": list(rgb.shape[:2])},
+        original=rgb,
     )
 
 

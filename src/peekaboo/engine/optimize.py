@@ -29,6 +29,15 @@ def per_sample(cond: Conditioning, sample_unit: torch.Tensor) -> Conditioning:
 
 
 @dataclass
+class Step:
+    """What an ``on_step`` observer sees after each optimizer step (tensors stay on the device)."""
+
+    iteration: int
+    terms: dict[str, torch.Tensor]  # name -> (U,) this iteration's per-unit loss terms and statistics
+    frame: dict[str, torch.Tensor] | None  # the timelapse snapshot taken at this iteration (per-unit maps), if any
+
+
+@dataclass
 class EngineResult:
     outputs: dict[str, torch.Tensor]  # final per-unit maps on the CPU, e.g. "alpha": (U, 1, H, W)
     history: dict[str, torch.Tensor]  # name -> (iterations, U) on the CPU
@@ -48,6 +57,7 @@ def optimize(
     iterations: int,
     snapshot_every: int = 0,
     on_iteration: Callable[[int], None] | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> EngineResult:
     """Optimise every unit of ``scene`` for ``iterations`` steps.
 
@@ -57,6 +67,9 @@ def optimize(
     Each unit's parameters form their own optimizer parameter group (``scene.parameter_groups()``), so
     element-wise optimizers (SGD, Adam) update units exactly as separate optimizers would. ``history`` holds the
     objective's per-unit terms and the scene's ``Composites.stats`` at every iteration.
+
+    ``on_iteration(iteration)`` is called after each step; ``on_step(Step)`` also gets that step's terms and
+    timelapse frame (live progress and loss curves; reading them on the host is the observer's choice).
     """
     start = time.perf_counter()
     counts = scene.counts
@@ -73,14 +86,19 @@ def optimize(
         optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         optimizer.step()
-        for name, value in (*out.per_unit.items(), *composites.stats.items()):
+        terms = {**out.per_unit, **composites.stats}
+        for name, value in terms.items():
             history.setdefault(name, []).append(value)
+        frame = None
         if snapshot_every and iteration % snapshot_every == 0:
             frame_iterations.append(iteration)
-            for name, value in composites.snapshot.items():
+            frame = composites.snapshot
+            for name, value in frame.items():
                 frames.setdefault(name, []).append(value)
         if on_iteration is not None:
             on_iteration(iteration)
+        if on_step is not None:
+            on_step(Step(iteration, terms, frame))
     outputs = {name: value.float().cpu() for name, value in scene.outputs().items()}
     if snapshot_every:  # the final frame: the output of the same name (the same layout as the snapshots)
         frame_iterations.append(iterations)

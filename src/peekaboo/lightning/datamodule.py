@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from lightning import LightningDataModule
@@ -9,6 +10,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from peekaboo.data.base import collate_items
 from peekaboo.evaluation.results import is_complete, item_dir
+
+log = logging.getLogger("peekaboo")
 
 
 def item_ids(dataset: Dataset) -> list[str]:
@@ -44,8 +47,12 @@ class ItemDataModule(LightningDataModule):
     def setup(self, stage: str) -> None:
         if self.pending is None:
             # Rank 0 decides and broadcasts, so every rank shards the same list even while files appear.
-            pending = self.pending_indices() if self.trainer is None or self.trainer.is_global_zero else None
+            rank_zero = self.trainer is None or self.trainer.is_global_zero
+            pending = self.pending_indices() if rank_zero else None
             self.pending = self.trainer.strategy.broadcast(pending, src=0) if self.trainer is not None else pending
+            skipped = len(self.dataset) - len(self.pending)
+            if rank_zero and skipped:
+                log.info("%d items complete, skipped (resume=true; resume=false recomputes them)", skipped)
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(

@@ -7,22 +7,24 @@ The frozen prior is loaded in ``setup`` by ``PriorModule`` (see there), with the
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
-from tqdm.auto import tqdm
+from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
 from peekaboo.data.base import Item
-from peekaboo.engine.optimize import EngineResult, optimize
+from peekaboo.engine.optimize import EngineResult, Step, optimize
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.reference import optimize_one_at_a_time
 from peekaboo.engine.scene import Scene
 from peekaboo.guidance.objective import PeekabooObjective
 from peekaboo.lightning.prior_module import PriorModule
 from peekaboo.tasks.base import ItemArtifacts, Unit
+
+BUILT_GROUPS = ("model", "loss", "guidance_map", "task")  # what ``PeekabooModule.build`` instantiates
 
 
 class PeekabooModule(PriorModule):
@@ -44,6 +46,28 @@ class PeekabooModule(PriorModule):
             "task": build(cfg.task),
         }
 
+    def step_observer(self) -> Callable[[Step], None] | None:
+        """The Trainer's callbacks that watch the optimisation itself (the progress bar, live loss curves) define
+        ``on_optimization_step(trainer, module, step)``; it is called after every optimizer step."""
+        if self._trainer is None:
+            return None
+        watchers = [cb for cb in self.trainer.callbacks if hasattr(cb, "on_optimization_step")]
+        if not watchers:
+            return None
+
+        def observe(step: Step) -> None:
+            for callback in watchers:
+                callback.on_optimization_step(self.trainer, self, step)
+
+        return observe
+
+    @staticmethod
+    def build_key(cfg: DictConfig) -> str:
+        """The part of ``cfg`` that ``build`` reads (the groups it instantiates, and whether a filter needs the
+        guide): modules whose keys are equal can share what it built."""
+        groups = {g: OmegaConf.to_container(cfg[g], resolve=True, enum_to_str=True) for g in BUILT_GROUPS}
+        return json.dumps({**groups, "bilateral": cfg.param.bilateral is not None}, sort_keys=True, default=str)
+
     def scene(self, items: list[Item], units: list[Unit], rng: UnitRandom, n_backgrounds: int) -> Scene:
         """The task's scene for these items and units: images, guides and the parametrization on the device."""
         cfg, state = self.cfg, self._state
@@ -54,9 +78,12 @@ class PeekabooModule(PriorModule):
         return state["task"].build_scene(items, units, rng, parametrization, guides, images, n_backgrounds)
 
     def optimize_batch(
-        self, batch: list[Item], on_iteration: Callable[[int], None] | None = None
+        self,
+        batch: list[Item],
+        on_iteration: Callable[[int], None] | None = None,
+        on_step: Callable[[Step], None] | None = None,
     ) -> tuple[list[Unit], EngineResult]:
-        """Every (item, prompt) unit of the batch optimised together by the engine."""
+        """Every (item, prompt) unit of the batch optimised together by the engine (observers: see ``optimize``)."""
         cfg, state = self.cfg, self._state
         units = state["task"].units(batch, cfg.seed)
         rng = UnitRandom([u.random_seed for u in units], state["device"])
@@ -73,6 +100,7 @@ class PeekabooModule(PriorModule):
                 iterations=cfg.schedule.iterations,
                 snapshot_every=cfg.schedule.timelapse_every,
                 on_iteration=on_iteration,
+                on_step=on_step,
             )
         return units, result
 
@@ -105,16 +133,5 @@ class PeekabooModule(PriorModule):
         return units, outputs
 
     def predict_step(self, batch: list[Item], batch_idx: int) -> list[ItemArtifacts]:
-        show = (
-            self._trainer is not None and self.trainer.is_global_zero and self.trainer.progress_bar_callback is not None
-        )
-        with tqdm(
-            total=self.cfg.schedule.iterations,
-            desc="iterations",
-            leave=False,
-            position=1,
-            disable=not show,
-            dynamic_ncols=True,
-        ) as bar:
-            units, result = self.optimize_batch(batch, on_iteration=lambda _: bar.update(1))
+        units, result = self.optimize_batch(batch, on_step=self.step_observer())
         return self._state["task"].artifacts(batch, units, result, {**self.record, "rank": self.global_rank})

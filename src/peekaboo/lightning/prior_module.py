@@ -31,10 +31,18 @@ class PriorModule(LightningModule):
     def setup(self, stage: str) -> None:
         self.prepare(self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu"))
 
-    def prepare(self, device: torch.device | str) -> None:
-        """Build the frozen parts on ``device`` once (Lightning calls it from ``setup``; benchmarks directly)."""
+    def prepare(self, device: torch.device | str, built: dict[str, Any] | None = None) -> None:
+        """Build the frozen parts on ``device`` once (Lightning calls it from ``setup``; benchmarks directly).
+
+        ``built``: what ``build`` returned for an equal configuration of what it reads (the Python API reuses it
+        across calls that change only per-call settings such as the schedule; see ``PeekabooModule.build_key``)."""
         if not self._state:
-            self._state.update(self.build(self.cfg, torch.device(device)))
+            self._state.update(built if built is not None else self.build(self.cfg, torch.device(device)))
+
+    @property
+    def built(self) -> dict[str, Any]:
+        """The frozen parts ``prepare`` built (to hand to another module with the same ``build_key``)."""
+        return self._state
 
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:

@@ -48,8 +48,8 @@ class BilateralConfig:
 class RecipeConfig:
     """The original code's companion settings of a parametrization, read by interpolation elsewhere:
     ``optimizer.lr`` (sgd: ``lr``, adam: ``adam_lr``), ``loss.lambda_alpha``, ``loss.sds.guidance_scale`` and,
-    where a model's tuning sets them, the length of the paper-length schedules (``schedule=paper|refcoco|rgba|...``);
-    ``None`` keeps the schedule preset's own."""
+    where a model's tuning sets them, the length of the paper-length schedules (``schedule=paper|refcoco|rgba|...``)
+    and the trainer presets' ``batch_size``; ``None`` keeps the preset's own."""
 
     lr: float = 1.0
     adam_lr: float = 0.1
@@ -57,6 +57,7 @@ class RecipeConfig:
     guidance_scale: float = 100.0
     iterations: int | None = None
     timelapse_every: int | None = None
+    batch_size: int | None = None
 
 
 @dataclass

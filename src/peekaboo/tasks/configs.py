@@ -29,6 +29,8 @@ class SegmentTaskConfig:
     score_thresholds: list[float] = field(default_factory=list)  # extra thresholds scored per item
     sweep_levels: int = SWEEP_LEVELS  # per-item counts at thresholds k/levels (best-threshold metrics); 0: off
     save_npy: bool = True
+    original_frame: bool = True  # also alpha_full.png, mask_full.png, overlay_full.png at the input image's size
+    rle: bool = False  # masks.json: every prompt's mask as COCO RLE (at the input image's size when known)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)  # before thresholding
     final_alpha: FinalAlpha = FinalAlpha.before_last_step  # the original's; after_last_step: one more forward
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
+from peekaboo.data.transforms import uncrop
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
@@ -21,6 +23,7 @@ from peekaboo.errors import ConfigError
 from peekaboo.evaluation.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.evaluation.postprocess import PostprocessConfig
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
+from peekaboo.io.rle import coco_rle
 from peekaboo.tasks.base import ItemArtifacts, Task, Unit, history_csv, item_record, timings
 from peekaboo.tasks.configs import FinalAlpha
 
@@ -68,6 +71,8 @@ class SegmentTask(Task):
         sweep_levels: int = SWEEP_LEVELS,
         postprocess: PostprocessConfig | dict | None = None,
         final_alpha: FinalAlpha | str = FinalAlpha.before_last_step,
+        original_frame: bool = True,
+        rle: bool = False,
     ):
         if not isinstance(postprocess, PostprocessConfig):
             postprocess = PostprocessConfig(**(postprocess or {}))
@@ -77,6 +82,21 @@ class SegmentTask(Task):
         self.sweep_levels = sweep_levels
         self.save_npy = save_npy
         self.final_alpha = FinalAlpha(getattr(final_alpha, "value", final_alpha))
+        self.original_frame, self.rle = original_frame, rle
+
+    def scored(self, alpha: np.ndarray) -> np.ndarray:
+        """The map that is thresholded and scored: the soft alpha after ``task.postprocess``."""
+        return self.postprocess(alpha) if self.postprocess.enabled else alpha
+
+    def in_original_frame(
+        self, alpha: np.ndarray, own: np.ndarray | None, box: tuple[int, int, int, int], size: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha, mask) of one working-resolution map in the input image's frame (``size``): the working crop
+        ``box`` resized back (bilinear), 0 / False outside it. The mask thresholds the resized scored map (or
+        resizes a method's own binary mask ``own``), so its edges follow the soft map rather than its pixels."""
+        if own is not None:
+            return uncrop(alpha, box, size), uncrop(own.astype(np.float32), box, size) > 0.5
+        return uncrop(alpha, box, size), uncrop(self.scored(alpha), box, size) > self.threshold
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
@@ -125,12 +145,13 @@ class SegmentTask(Task):
     def _item(self, item: Item, mine: list[tuple[int, Unit]], maps: UnitMaps, record: dict) -> ItemArtifacts:
         display = item.display if item.display is not None else to_uint8_image(item.image)
         size = display.shape[:2]
+        full_frame = self.original_frame and item.original is not None and "crop_box" in item.meta
         files: dict[str, bytes] = {}
-        prompts, masks, history = [], [], {}
+        prompts, masks, full_alphas, rles, history = [], [], [], [], {}
         single = len(mine) == 1
         for n, unit in mine:
             alpha = maps.alpha[n, 0].numpy()
-            scored = self.postprocess(alpha) if self.postprocess.enabled else alpha
+            scored = self.scored(alpha)
             own = None if maps.masks is None else maps.masks[n, 0].numpy().astype(bool)  # a method's own mask
             binary = scored > self.threshold if own is None else own
             prefix = "" if single else f"prompts/{prompt_slug(unit.prompt_index, unit.prompt)}/"
@@ -141,6 +162,16 @@ class SegmentTask(Task):
             shown = resize_map(alpha, size)
             masks.append(shown)
             files[prefix + "overlay.png"] = png_bytes(overlay(display, [shown]))
+            if full_frame:
+                box, original_size = item.meta["crop_box"], item.original.shape[:2]
+                full_alpha, full_mask = self.in_original_frame(alpha, own, box, original_size)
+                full_alphas.append(full_alpha)
+                files[prefix + "alpha_full.png"] = mask_png(full_alpha)
+                files[prefix + "mask_full.png"] = mask_png(full_mask.astype(np.float32))
+                files[prefix + "overlay_full.png"] = png_bytes(overlay(item.original, [full_alpha]))
+            if self.rle:
+                shown_mask = full_mask if full_frame else binary
+                rles.append({"prompt": unit.prompt, "dir": prefix.rstrip("/") or ".", **coco_rle(shown_mask)})
             if maps.history:
                 files[prefix + "history.csv"] = history_csv(maps.history, [n])
             if maps.frames is not None:
@@ -160,6 +191,11 @@ class SegmentTask(Task):
                 history.setdefault(name, []).append(values[:, n].tolist())
         if not single:
             files["overlay.png"] = png_bytes(overlay(display, masks))
+            if full_frame:
+                files["overlay_full.png"] = png_bytes(overlay(item.original, full_alphas))
+        if self.rle:
+            frame = "original" if full_frame else "working"
+            files["masks.json"] = (json.dumps({"frame": frame, "masks": rles}, indent=1) + "\n").encode()
         times = timings(maps.seconds, maps.iterations, maps.alpha.shape[0], len(mine))
         rec = item_record(item, mine[0][1].seed, [u.prompt for _, u in mine], prompts, times, record)
         if single and "iou" in prompts[0]:

@@ -56,14 +56,15 @@ def parse_prompt(prompt: str) -> tuple[ToyClass, ...]:
     """The classes a prompt denotes: one for '<colour> <shape>', all colours of the shape for a bare shape.
 
     Raises DataError quoting the prompt and listing the vocabulary, because a typo would otherwise
-    silently segment nothing.
+    silently segment nothing; it also says how to pick Stable Diffusion, for prompts meant for real images.
     """
     classes = _BY_PROMPT.get(normalize_prompt(prompt))
     if classes is None:
         raise DataError(
             f"prompt {prompt!r} is not in the toy world's vocabulary: use '<colour> <shape>' with colour in "
             f"{', '.join(COLOURS)} and shape in {', '.join(SHAPES)} (a bare shape means any colour); "
-            f"valid prompts: {', '.join(valid_prompts())}"
+            f"valid prompts: {', '.join(valid_prompts())}. The toy world is the default model; for open-vocabulary "
+            "prompts use Stable Diffusion: model=sd15 on the command line, Peekaboo(model='sd15') in Python"
         )
     return classes
 
