@@ -73,6 +73,19 @@ def test_user_schedule_wins_over_the_toy_tuning():
     assert compose(["schedule.iterations=7"]).schedule.iterations == 7
 
 
+def test_the_toy_tuning_batches_its_scenes_and_the_user_batch_wins():
+    """The toy recipe's batch (param.recipe.batch_size: all 16 default scenes) is what every trainer preset reads;
+    a typed trainer.batch_size wins, and like the trainer's own it leaves the resume hash alone."""
+    from peekaboo.pipeline import config_hash
+
+    assert compose([]).trainer.batch_size == 16 and compose(["trainer=gpu"]).trainer.batch_size == 16
+    assert compose(["trainer.batch_size=3"]).trainer.batch_size == 3
+    assert compose(["model=sd15"]).trainer.batch_size == 1
+    assert compose(["model=sd15", "trainer=gpu"]).trainer.batch_size == 4
+    assert config_hash(compose([])) == config_hash(compose(["trainer.batch_size=3"]))
+    assert config_hash(compose([])) == config_hash(compose(["param.recipe.batch_size=2"]))
+
+
 def test_one_toy_experiment_for_every_parametrization():
     for param in ("raster", "raster_bilateral", "fourier", "fourier_bilateral"):
         cfg = compose(["experiment=toy", f"param={param}"])

@@ -28,6 +28,7 @@ NOT_RESULT_AFFECTING = ("trainer", "logger", "run_name", "resume", "print_items"
 def config_hash(cfg: DictConfig) -> str:
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     kept = {k: v for k, v in container.items() if k not in NOT_RESULT_AFFECTING}
+    kept["param"]["recipe"].pop("batch_size", None)  # a tuning's trainer.batch_size: as the trainer, not hashed
     return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
