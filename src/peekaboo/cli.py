@@ -1,8 +1,15 @@
-"""Command-line behaviour shared by ``run.py``: our errors become one clear message and exit status 2."""
+"""Command-line behaviour shared by ``run.py``: our errors become one clear message.
+
+A single run exits with status 2. Under ``-m`` a job's clean error (a ``PeekabooError``) is recorded in its
+directory (``failed.json``, listed as ``failed`` in the sweep summary) and the sweep goes on with its next job;
+any other exception is recorded the same way and then propagates (a bug: Hydra reports it when the sweep ends).
+"""
 
 from __future__ import annotations
 
+import math
 import sys
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -11,15 +18,38 @@ from peekaboo.errors import PeekabooError
 
 def run_reporting_errors(cfg: DictConfig) -> float | None:
     """Run the job; a PeekabooError is printed without a traceback. Returns the score sweepers (e.g. Optuna)
-    optimise: mIoU, or the Hungarian mIoU of unsupervised methods (method=diffseg); None without ground truth."""
+    optimise: mIoU, or the Hungarian mIoU of unsupervised methods (method=diffseg); None without ground truth,
+    NaN for a failed job of a sweep (Optuna records such a trial as failed and goes on)."""
     from peekaboo.pipeline import run
+    from peekaboo.sweep import clear_failure, record_failure
 
+    directory, multirun = job_directory()
+    if directory is not None:
+        clear_failure(directory)
     try:
         metrics = run(cfg)
     except PeekabooError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        if not multirun:
+            sys.exit(2)
+        record_failure(directory, err)
+        return math.nan
+    except Exception as err:
+        if multirun:
+            record_failure(directory, err)
+        raise
     return sweep_objective(metrics)
+
+
+def job_directory() -> tuple[Path | None, bool]:
+    """(this Hydra job's output directory, whether it is a job of a multirun); (None, False) outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None, False
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.runtime.output_dir), hydra_cfg.mode == RunMode.MULTIRUN
 
 
 def sweep_objective(metrics: dict | None) -> float | None:
