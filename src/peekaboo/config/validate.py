@@ -5,6 +5,10 @@ Each failure is a ``ConfigError`` naming the full key, raised before any model o
 
 from __future__ import annotations
 
+import logging
+import math
+from typing import Any
+
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
@@ -13,6 +17,8 @@ from peekaboo.errors import ConfigError
 from peekaboo.priors.toy import ToyPriorConfig
 from peekaboo.schedules import Schedule
 
+log = logging.getLogger("peekaboo")
+
 
 def _positive(cfg: DictConfig, key: str, minimum: float = 1) -> None:
     value = OmegaConf.select(cfg, key)
@@ -20,14 +26,36 @@ def _positive(cfg: DictConfig, key: str, minimum: float = 1) -> None:
         raise ConfigError(key, f"must be >= {minimum}, got {value}")
 
 
+def _finite(node: Any, key: str = "") -> None:
+    """No value of the config is NaN or infinite (``optimizer.lr=nan`` would silently produce NaN masks)."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            _finite(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _finite(value, f"{key}[{index}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(key, f"must be a finite number, got {node}")
+
+
 def validate(cfg: DictConfig) -> None:
     try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
         raise ConfigError(err.full_key, "is required but missing (???): set it on the command line") from err
+    _finite(container)
 
     _validate_method(cfg)
-    Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+    _validate_trainer(cfg)
+    _validate_optimizer(cfg)
+    _validate_data(cfg)
+    lambda_alpha = Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+    if any(v < 0 for v in lambda_alpha.values):
+        log.warning(
+            "loss.lambda_alpha=%s is negative: it rewards a larger mask instead of a minimal one (the paper's "
+            "alpha penalty is >= 0)",
+            list(lambda_alpha.values),
+        )
     if cfg.loss.get("sds") is None and cfg.loss.get("clip") is None:
         raise ConfigError("loss", "no guidance term is on: use loss=sds, loss=clip or loss=sds_clip")
     if cfg.loss.get("sds") is not None:
@@ -62,6 +90,48 @@ def validate(cfg: DictConfig) -> None:
             if bilateral[key] <= 0:
                 raise ConfigError(f"param.bilateral.{key}", f"must be > 0, got {bilateral[key]}")
         _positive(cfg, "param.bilateral.iterations", 0)
+
+
+def _validate_trainer(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without one fails here, in one line, rather than deep inside Lightning."""
+    import torch
+
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator") or "cpu").lower()
+    if accelerator in ("gpu", "cuda"):
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if available == 0:
+            raise ConfigError(
+                "trainer.accelerator",
+                f"'{accelerator}' but no CUDA GPU is visible to torch (torch {torch.__version__}, CUDA build: "
+                f"{torch.version.cuda or 'none'}); use trainer=cpu, or check CUDA_VISIBLE_DEVICES and the driver",
+            )
+        devices = OmegaConf.select(cfg, "trainer.devices")
+        if isinstance(devices, int) and not isinstance(devices, bool) and devices > available:
+            raise ConfigError("trainer.devices", f"asks for {devices} GPUs but {available} are visible")
+    elif accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator", "'mps' but the MPS backend is not available; use trainer=cpu")
+
+
+def _validate_optimizer(cfg: DictConfig) -> None:
+    lr = OmegaConf.select(cfg, "optimizer.lr")
+    if lr is not None and lr <= 0:
+        raise ConfigError("optimizer.lr", f"must be > 0, got {lr} (a negative step size climbs the loss)")
+    for key in ("weight_decay", "momentum"):
+        _positive(cfg, f"optimizer.{key}", 0)
+    eps = OmegaConf.select(cfg, "optimizer.eps")
+    if eps is not None and eps <= 0:
+        raise ConfigError("optimizer.eps", f"must be > 0, got {eps}")
+    betas = OmegaConf.select(cfg, "optimizer.betas")
+    if betas is not None and not all(0 <= b < 1 for b in betas):
+        raise ConfigError("optimizer.betas", f"must lie in [0, 1), got {list(betas)}")
+
+
+def _validate_data(cfg: DictConfig) -> None:
+    """Sizes that would otherwise fail (or silently misbehave) only once images are loaded."""
+    for key in ("data.resolution", "data.size", "data.num_scenes", "model.resolution"):
+        _positive(cfg, key)
+    _positive(cfg, "data.distractors", 0)
+    _positive(cfg, "data.margin", 0)
 
 
 def _validate_method(cfg: DictConfig) -> None:

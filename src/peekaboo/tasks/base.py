@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from peekaboo.data.base import Item
+from peekaboo.errors import NonFiniteError
 from peekaboo.io.tables import csv_text
 
 
@@ -96,3 +98,13 @@ def history_csv(
             row.update({name: f"{value:.7g}" for name, value in zip(names, values, strict=True)})
             rows.append(row)
     return csv_text(rows, columns).encode()
+
+
+@contextmanager
+def units_named_on_divergence(items: list[Item], units: list[Unit]) -> Iterator[None]:
+    """A ``NonFiniteError`` raised inside names the items and prompts of the units it lists."""
+    try:
+        yield
+    except NonFiniteError as err:
+        names = [f"item '{items[u.item].item_id}' (prompt {u.prompt!r})" for u in units]
+        raise err.for_items(names) from None
