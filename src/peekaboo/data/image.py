@@ -98,10 +98,17 @@ class ImageDataset(Dataset):
         if not path:
             raise DataError("data.path is empty: give the image to segment, e.g. data.path=dog.jpg")
         self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise DataError(
+                f"data.path: {self.path} is a directory; give one image file, or use data=folder "
+                f"data.root={self.path} for a directory of images with an index"
+            )
         if not self.path.is_file():
             raise DataError(f"data.path: image file {self.path} does not exist")
         self.mask = Path(mask).expanduser() if mask else None
         if self.mask is not None and not self.mask.is_file():
+            if self.mask.is_dir():
+                raise DataError(f"data.mask: {self.mask} is a directory, not a mask file")
             raise DataError(f"data.mask: mask file {self.mask} does not exist")
         self.prompts = check_prompts(prompt, "data.prompt")
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peekaboo.data.build_voc_c import MANIFEST
-from peekaboo.data.folder import FolderDataset
+from peekaboo.data.folder import ROW_NAME, FolderDataset
 from peekaboo.data.transforms import Crop
 from peekaboo.errors import DataError
 
@@ -34,11 +34,10 @@ class VOCCDataset(FolderDataset):
                 f"images/ and masks/ ({BUILD_HINT})"
             )
         super().__init__(root, manifest, resolution, Crop.none, void=True)
-        for number, row in enumerate(self.rows):
+        for row in self.rows:
             if not row.get("mask") or not row.get("class"):
                 raise DataError(
-                    f"{path / manifest} row {number + 1}: no 'mask' or 'class' column value; this is not a VOC-C "
-                    f"manifest ({BUILD_HINT})"
+                    f"{row[ROW_NAME]}: no 'mask' or 'class' column value; this is not a VOC-C manifest ({BUILD_HINT})"
                 )
             row["prompt"] = (renames or {}).get(row["class"], row["prompt"])
 

@@ -1,14 +1,50 @@
-"""Serves the items that still need work; Lightning shards them over ranks without padding."""
+"""Serves the items that still need work; Lightning shards them over ranks without padding.
+
+An item that cannot be loaded (a ``PeekabooError``, e.g. an unreadable image) travels out of a DataLoader worker
+process as a ``LoadFailure`` and is raised in the main process as the same one-line ``DataError``, rather than
+as torch's re-raised worker traceback.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
-from peekaboo.data.base import collate_items
+from peekaboo.data.base import Item, collate_items
+from peekaboo.errors import DataError, PeekabooError
 from peekaboo.results import is_complete, item_dir
+
+
+@dataclass
+class LoadFailure:
+    """What a worker returns instead of an item it could not load: the error's message."""
+
+    message: str
+
+
+class PendingItems(Dataset):
+    """The pending items of the dataset; a load error becomes a ``LoadFailure`` (picklable, message intact)."""
+
+    def __init__(self, dataset: Dataset, indices: list[int]):
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Item | LoadFailure:
+        try:
+            return self.dataset[self.indices[index]]
+        except PeekabooError as err:
+            return LoadFailure(str(err))
+
+
+def raise_load_failures(batch: list[Item | LoadFailure]) -> None:
+    for entry in batch:
+        if isinstance(entry, LoadFailure):
+            raise DataError(entry.message)
 
 
 def item_ids(dataset: Dataset) -> list[str]:
@@ -47,9 +83,13 @@ class ItemDataModule(LightningDataModule):
             pending = self.pending_indices() if self.trainer is None or self.trainer.is_global_zero else None
             self.pending = self.trainer.strategy.broadcast(pending, src=0) if self.trainer is not None else pending
 
+    def on_before_batch_transfer(self, batch: list[Item | LoadFailure], dataloader_idx: int) -> list[Item]:
+        raise_load_failures(batch)  # in the main process, whichever process loaded the batch
+        return batch
+
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(
-            Subset(self.dataset, self.pending),
+            PendingItems(self.dataset, self.pending),
             batch_size=self.batch_size,
             shuffle=False,
             num_workers=self.num_workers,
