@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.build import build
 from peekaboo.config.validate import validate
+from peekaboo.data.base import check_item_ids
 from peekaboo.data.subset import select_items
 from peekaboo.errors import ConfigError
 
@@ -126,6 +127,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     output_dir = output_directory()
     dataset = select_items(build(cfg.data), cfg.subset)
     item_ids = list(dataset.item_ids)
+    check_item_ids(item_ids, f"data={cfg.data.name}")
     chash = config_hash(cfg)
     module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
     datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from peekaboo.data.base import check_item_id
 from peekaboo.io.atomic import remove_stale_temporaries, write_bytes, write_json, write_text
 from peekaboo.io.tables import csv_text
 from peekaboo.metrics import TUNED_NOTE, best_threshold, summarize, summarize_hungarian
@@ -20,7 +21,8 @@ RESULT = "result.json"
 
 
 def item_dir(output_dir: str | Path, item_id: str) -> Path:
-    return Path(output_dir) / "items" / item_id
+    """``<output_dir>/items/<item_id>``; an id that is not one plain name is refused (nothing escapes ``items/``)."""
+    return Path(output_dir) / "items" / check_item_id(item_id, "item id")
 
 
 def read_result(directory: Path) -> dict[str, Any] | None:
