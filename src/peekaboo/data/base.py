@@ -26,6 +26,7 @@ class Item:
     meta:     free-form, JSON-serialisable facts copied into result.json (source file, crop box, ...).
     labels:   class label map (H, W) uint8 at the scoring resolution (0..C-1, 255 void) for unsupervised
               segmenters (method=diffseg), or None.
+    digest:   digest of the item's inputs (``peekaboo.data.digest``), set by the data module; None: not checked.
     """
 
     index: int
@@ -36,6 +37,7 @@ class Item:
     display: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     labels: np.ndarray | None = None
+    digest: str | None = None
 
 
 class ItemDataset(Protocol):

@@ -24,6 +24,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import safe_id
 from peekaboo.data.transforms import Crop, crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
@@ -105,6 +106,9 @@ class CocoStuff27Dataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.item_ids)
+
+    def input_digest(self, index: int) -> str:
+        return digest(file_digest(self.images[index]), file_digest(self.annotations[index]))
 
     def __getitem__(self, index: int) -> Item:
         what = f"item '{self.item_ids[index]}'"

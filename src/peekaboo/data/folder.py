@@ -16,6 +16,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import load_item, safe_id
 from peekaboo.data.transforms import Crop, check_prompts
 from peekaboo.errors import DataError
@@ -118,6 +119,12 @@ class FolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def input_digest(self, index: int) -> str:
+        """The index row (not where it lies in the file) and its image and mask bytes."""
+        row = {k: v for k, v in self.rows[index].items() if k != ROW_NAME}
+        mask = self.root / row["mask"] if row.get("mask") else None
+        return digest(row, file_digest(self.root / row["image"]), file_digest(mask))
 
     def __getitem__(self, index: int) -> Item:
         row = self.rows[index]

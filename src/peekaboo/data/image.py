@@ -11,6 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.transforms import Crop, check_prompts, crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
 
@@ -120,6 +121,9 @@ class ImageDataset(Dataset):
 
     def __len__(self) -> int:
         return 1
+
+    def input_digest(self, index: int) -> str:
+        return digest(file_digest(self.path), file_digest(self.mask), self.prompts, self.item_id)
 
     def __getitem__(self, index: int) -> Item:
         return load_item(

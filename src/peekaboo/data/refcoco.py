@@ -36,6 +36,7 @@ from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item, check_item_id
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import crop_item
 from peekaboo.data.transforms import check_prompts, read_rgb, square_box
 from peekaboo.errors import DataError
@@ -258,6 +259,13 @@ class RefCOCODataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.units)
+
+    def input_digest(self, index: int) -> str:
+        """The ref (with its sentence), the referred annotation, its image's record and the image bytes."""
+        ref, sent = self.units[index]
+        ann = self.annotations[ref["ann_id"]]
+        info = self.image_info[ann["image_id"]]
+        return digest(ref, sent, ann, info, file_digest(self.images / info["file_name"]))
 
     def __getitem__(self, index: int) -> Item:
         ref, sent = self.units[index]

@@ -7,6 +7,7 @@ as torch's re-raised worker traceback.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from peekaboo.data.base import Item, collate_items
+from peekaboo.data.digest import input_digest
 from peekaboo.errors import DataError, PeekabooError
-from peekaboo.results import is_complete, item_dir
+from peekaboo.results import ANOTHER_CONFIG, NOT_DONE, item_dir, stale_reason
+
+log = logging.getLogger("peekaboo")
 
 
 @dataclass
@@ -36,7 +40,9 @@ class PendingItems(Dataset):
 
     def __getitem__(self, index: int) -> Item | LoadFailure:
         try:
-            return self.dataset[self.indices[index]]
+            item = self.dataset[self.indices[index]]
+            item.digest = input_digest(self.dataset, self.indices[index])
+            return item
         except PeekabooError as err:
             return LoadFailure(str(err))
 
@@ -53,7 +59,8 @@ def item_ids(dataset: Dataset) -> list[str]:
 
 
 class ItemDataModule(LightningDataModule):
-    """``resume``: skip items whose result.json is complete for this configuration (see ``peekaboo.results``)."""
+    """``resume``: skip items whose result.json is complete for this configuration and these inputs (see
+    ``peekaboo.results``)."""
 
     def __init__(
         self,
@@ -73,9 +80,14 @@ class ItemDataModule(LightningDataModule):
         ids = item_ids(self.dataset)
         if not self.resume:
             return list(range(len(ids)))
-        return [
-            i for i, item_id in enumerate(ids) if not is_complete(item_dir(self.output_dir, item_id), self.config_hash)
-        ]
+        pending = []
+        for i, item_id in enumerate(ids):
+            reason = stale_reason(item_dir(self.output_dir, item_id), self.config_hash, input_digest(self.dataset, i))
+            if reason is not None:
+                pending.append(i)
+                if reason not in (NOT_DONE, ANOTHER_CONFIG):  # a changed input or a damaged result: say so
+                    log.warning("item '%s' is redone: %s", item_id, reason)
+        return pending
 
     def setup(self, stage: str) -> None:
         if self.pending is None:

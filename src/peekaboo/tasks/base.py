@@ -56,6 +56,7 @@ def item_record(
         "results": results,
         "timings": timings,
         "meta": item.meta,
+        **({"input_digest": item.digest} if item.digest is not None else {}),
         **record,
     }
 
