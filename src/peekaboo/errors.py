@@ -47,3 +47,7 @@ class NonFiniteError(PeekabooError, ArithmeticError):
             f"the optimisation diverged (NaN or infinite loss/parameters{at}) for {hit}; no result was written "
             "for it: lower optimizer.lr (or the recipe's lr) or check the input image",
         )
+
+
+class OutputError(PeekabooError, OSError):
+    """The run directory cannot be written (full disk, read-only, a file in the way) or is in use by another run."""

@@ -28,8 +28,8 @@ from hydra.utils import call
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from peekaboo.config.resolvers import register_resolvers
-from peekaboo.errors import DataError, PeekabooError
-from peekaboo.io.atomic import write_json, write_text
+from peekaboo.errors import DataError, OutputError, PeekabooError
+from peekaboo.io.atomic import check_writable, write_json, write_text
 from peekaboo.io.tables import csv_text, markdown_table
 from peekaboo.metrics import PRECISION_LEVELS, TUNED_NOTE
 from peekaboo.results import item_dir, read_result
@@ -231,8 +231,24 @@ def render_directory(directory: Path, only: list[str] | None = None, trust: bool
     return render(spec, directory)
 
 
+def check_or_exit(directory: str, key: str) -> None:
+    """The output directory can be written, or the command stops here with one line (before Hydra's set-up)."""
+    try:
+        check_writable(directory, key)
+    except OutputError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 class SweepSummary(Callback):
-    """Hydra callback: summary after every multirun job, renderers and the W&B summary table at the end."""
+    """Hydra callback: the output directory checked first; summary after every multirun job, renderers and the W&B
+    summary table at the end."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_or_exit(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_or_exit(config.hydra.sweep.dir, "hydra.sweep.dir")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.hydra_cfg is not None and job_return.hydra_cfg.hydra.mode == RunMode.MULTIRUN:
