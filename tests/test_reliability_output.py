@@ -32,8 +32,9 @@ def test_a_second_run_on_a_locked_directory_fails_fast(tmp_path):
     )
     assert "with a different configuration (hash 0123456789ab, this run's is " in result.stderr
     assert not (run / "items").exists()
-    with run_lock(run, "0123456789ab"):  # released when its holder is done
-        assert '"config_hash": "0123456789ab"' in (run / ".lock").read_text()
+    assert (run / ".lock").read_text() == ""  # released (and emptied) when its holder is done
+    with run_lock(run, "fedcba987654"):
+        assert '"config_hash": "fedcba987654"' in (run / ".lock").read_text()
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])

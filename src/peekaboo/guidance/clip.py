@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from peekaboo.embedding_cache import EmbeddingCache
-from peekaboo.priors.stable_diffusion import Precision, load_error, offline_requested
+from peekaboo.priors.hub import load_pretrained
+from peekaboo.priors.stable_diffusion import Precision, warn_truncated
 from peekaboo.schedules import Schedule
 from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_config
 
@@ -66,15 +67,25 @@ class ClipGuidance:
 
         if tiny:
             path, cache_dir, local_files_only = str(tiny_clip_directory()), None, True
-        offline = offline_requested(local_files_only)
-        kwargs = {"cache_dir": cache_dir, "local_files_only": offline, "revision": revision}
-        try:
-            self.model = CLIPModel.from_pretrained(path, **kwargs)
-            self.tokenizer = CLIPTokenizer.from_pretrained(path, **kwargs)
-            processor, _ = ImageProcessingMixin.get_image_processor_dict(path, **kwargs)
-        except (OSError, ValueError) as err:
-            raise load_error("CLIP", path, cache_dir, offline, err, _FILES, key=f"{key}.path") from err
+
+        def load(local_only: bool):
+            kwargs = {"cache_dir": cache_dir, "local_files_only": local_only, "revision": revision}
+            model, tokenizer = CLIPModel.from_pretrained(path, **kwargs), CLIPTokenizer.from_pretrained(path, **kwargs)
+            return model, tokenizer, ImageProcessingMixin.get_image_processor_dict(path, **kwargs)[0]
+
+        self.model, self.tokenizer, processor = load_pretrained(
+            load,
+            what="CLIP",
+            path=path,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            probe="config.json",
+            files=_FILES,
+            key=f"{key}.path",
+        )
         self.path = path
+        self.warned_prompts: set[str] = set()
         self.device = torch.device(device)
         self.dtype = Precision(getattr(dtype, "value", dtype)).dtype
         self.model.requires_grad_(False).eval().to(self.device, self.dtype)
@@ -88,6 +99,7 @@ class ClipGuidance:
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> torch.Tensor:
         """Unit-norm text embeddings (N, D) float32 (``embed`` caches them per prompt)."""
+        warn_truncated(self.tokenizer, prompts, self.warned_prompts)
         tokens = self.tokenizer(prompts, padding=True, truncation=True, return_tensors="pt").to(self.device)
         pooled = self.model.text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
         return F.normalize(self.model.text_projection(pooled.pooler_output).float(), dim=-1)

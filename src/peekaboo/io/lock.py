@@ -3,7 +3,8 @@
 Two runs writing one directory would mix items of different configurations, or do every item twice. The second
 run therefore fails at once with an ``OutputError`` that says who holds the directory (pid, host, config hash)
 and whether its configuration differs; it never waits. The kernel drops the lock when its process ends, however
-it ends (a killed run leaves the file, not the lock), so the next run resumes normally. Where the file system
+it ends (a killed run leaves the file, not the lock), so the next run resumes normally; a run that ends cleanly
+leaves the file empty. Where the file system
 has no ``flock`` (some network mounts) the run goes on unlocked, with a warning.
 """
 
@@ -49,7 +50,10 @@ def run_lock(directory: str | Path, config_hash: str) -> Iterator[None]:
         handle.flush()
         try:
             yield
-        finally:
+        finally:  # emptied, not removed: removing a locked file lets a waiter lock an inode no one else will see
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
