@@ -27,6 +27,9 @@ from peekaboo.lightning.writer import ItemWriter
         (["data=image", "data.path=x.png", "data.prompt=a dog", "data.resolution=0"], "data.resolution", ">= 1"),
         (["data=folder", "data.root=x", "data.resolution=-64"], "data.resolution", "must be >= 1, got -64"),
         (["loss.sds.guidance_scale=nan"], "loss.sds.guidance_scale", "finite"),
+        (["param=fourier", "param.fourier.num_features=0"], "param.fourier.num_features", "must be >= 1, got 0"),
+        (["optimizer.lr=${nowhere}"], "optimizer.lr", "Interpolation key 'nowhere' not found"),
+        (["run_name=../../elsewhere"], "run_name", "must be a relative name without '..'"),
     ],
 )
 def test_bad_numbers_fail_at_validation_naming_the_key(overrides, key, text):

@@ -28,7 +28,7 @@ from hydra.utils import call
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from peekaboo.config.resolvers import register_resolvers
-from peekaboo.errors import DataError, OutputError, PeekabooError
+from peekaboo.errors import DataError, PeekabooError
 from peekaboo.io.atomic import check_writable, write_json, write_text
 from peekaboo.io.tables import csv_text, markdown_table
 from peekaboo.metrics import PRECISION_LEVELS, TUNED_NOTE
@@ -231,11 +231,15 @@ def render_directory(directory: Path, only: list[str] | None = None, trust: bool
     return render(spec, directory)
 
 
-def check_or_exit(directory: str, key: str) -> None:
-    """The output directory can be written, or the command stops here with one line (before Hydra's set-up)."""
+def check_or_exit(config: DictConfig, key: str) -> None:
+    """``run_name`` stays under ``outputs/`` and the output directory ``key`` can be written, or the command stops
+    here with one line, before Hydra creates the directory."""
+    from peekaboo.config.validate import validate_run_name
+
     try:
-        check_writable(directory, key)
-    except OutputError as err:
+        validate_run_name(config)
+        check_writable(OmegaConf.select(config, key), key)
+    except PeekabooError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
 
@@ -245,10 +249,10 @@ class SweepSummary(Callback):
     summary table at the end."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        check_or_exit(config.hydra.run.dir, "hydra.run.dir")
+        check_or_exit(config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        check_or_exit(config.hydra.sweep.dir, "hydra.sweep.dir")
+        check_or_exit(config, "hydra.sweep.dir")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.hydra_cfg is not None and job_return.hydra_cfg.hydra.mode == RunMode.MULTIRUN:

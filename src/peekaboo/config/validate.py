@@ -11,7 +11,7 @@ from typing import Any
 
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from peekaboo.errors import ConfigError
 from peekaboo.priors.toy import ToyPriorConfig
@@ -43,7 +43,10 @@ def validate(cfg: DictConfig) -> None:
         container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
         raise ConfigError(err.full_key, "is required but missing (???): set it on the command line") from err
+    except OmegaConfBaseException as err:  # e.g. an interpolation that cannot be resolved
+        raise ConfigError(getattr(err, "full_key", None) or "?", str(err).splitlines()[0]) from err
     _finite(container)
+    validate_run_name(cfg)
 
     _validate_method(cfg)
     _validate_trainer(cfg)
@@ -126,10 +129,23 @@ def _validate_optimizer(cfg: DictConfig) -> None:
         raise ConfigError("optimizer.betas", f"must lie in [0, 1), got {list(betas)}")
 
 
+def validate_run_name(cfg: DictConfig) -> None:
+    """``run_name`` names a directory under ``outputs/``: it must not climb out of it (also checked by the sweep
+    callback before Hydra creates the directory)."""
+    name = str(OmegaConf.select(cfg, "run_name") or "")
+    if not name.strip() or name.startswith(("/", "~")) or ".." in name.replace("\\", "/").split("/"):
+        raise ConfigError(
+            "run_name", f"must be a relative name without '..' (it names outputs/<run_name>), got {name!r}"
+        )
+
+
 def _validate_data(cfg: DictConfig) -> None:
-    """Sizes that would otherwise fail (or silently misbehave) only once images are loaded."""
-    for key in ("data.resolution", "data.size", "data.num_scenes", "model.resolution"):
+    """Sizes that would otherwise fail (or silently misbehave) only once images are loaded or a model is built."""
+    for key in ("data.resolution", "data.size", "data.num_scenes", "model.resolution", "model.size"):
         _positive(cfg, key)
+    for key in ("num_features", "hidden"):
+        _positive(cfg, f"param.fourier.{key}")
+    _positive(cfg, "param.fourier.hidden_layers", 0)
     _positive(cfg, "data.distractors", 0)
     _positive(cfg, "data.margin", 0)
 
