@@ -44,7 +44,10 @@ FAILED = "failed.json"
 def record_failure(directory: Path, error: BaseException) -> None:
     """Mark a job as failed (its summary row says so): the error's type and its message's first line."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    write_json(Path(directory) / FAILED, {"status": "failed", "error": type(error).__name__, "message": message})
+    try:
+        write_json(Path(directory) / FAILED, {"status": "failed", "error": type(error).__name__, "message": message})
+    except PeekabooError as err:  # e.g. the disk that failed the job is full: the summary lists it as missing
+        log.error("cannot record the failure of %s: %s", directory, err)
 
 
 def clear_failure(directory: Path) -> None:
