@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_cli
+from peekaboo.cli import peekaboo_error_in
 from peekaboo.data.folder import FolderDataset
 from peekaboo.data.image import ImageDataset
 from peekaboo.data.transforms import read_mask, read_rgb
@@ -107,3 +108,17 @@ def test_an_unreadable_image_in_a_worker_process_is_the_one_line_message(tmp_pat
         f"file '{root / 'b.png'}')"
     )
     assert (tmp_path / "run" / "items" / "00000_a" / "result.json").is_file()  # the item before it is kept
+
+
+def test_an_error_in_a_spawned_rank_is_the_one_line_message():
+    from torch.multiprocessing import ProcessRaisedException
+
+    trace = (
+        "\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n"
+        '  File "datamodule.py", line 53, in raise_load_failures\n    raise DataError(entry.message)\n'
+        "peekaboo.errors.DataError: item 'b': cannot read image b.png (UnidentifiedImageError: cannot identify)\n"
+    )
+    found = peekaboo_error_in(ProcessRaisedException(trace, 1, 4242))
+    assert str(found) == "item 'b': cannot read image b.png (UnidentifiedImageError: cannot identify)"
+    assert peekaboo_error_in(ProcessRaisedException("RuntimeError: a bug\n", 1, 4242)) is None
+    assert peekaboo_error_in(KeyError("x")) is None

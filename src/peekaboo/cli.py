@@ -8,6 +8,7 @@ any other exception is recorded the same way and then propagates (a bug: Hydra r
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -28,17 +29,33 @@ def run_reporting_errors(cfg: DictConfig) -> float | None:
         clear_failure(directory)
     try:
         metrics = run(cfg)
-    except PeekabooError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+    except Exception as err:
+        clean = peekaboo_error_in(err)
+        if clean is None:  # a bug: recorded for the summary, then Hydra reports it
+            if multirun:
+                record_failure(directory, err)
+            raise
+        print(f"error: {clean}", file=sys.stderr, flush=True)
         if not multirun:
             sys.exit(2)
-        record_failure(directory, err)
+        record_failure(directory, clean)
         return math.nan
-    except Exception as err:
-        if multirun:
-            record_failure(directory, err)
-        raise
     return sweep_objective(metrics)
+
+
+def peekaboo_error_in(err: BaseException) -> PeekabooError | None:
+    """The ``PeekabooError`` behind ``err``: itself, or one raised in a rank that ``ddp_spawn`` started (torch
+    re-raises only the text of that rank's traceback, whose last ``peekaboo.errors`` line is our message)."""
+    if isinstance(err, PeekabooError):
+        return err
+    from torch.multiprocessing import ProcessRaisedException
+
+    if isinstance(err, ProcessRaisedException):
+        for line in reversed(str(err).splitlines()):
+            match = re.match(r"peekaboo\.errors\.\w+: (.+)$", line)
+            if match:
+                return PeekabooError(match.group(1))
+    return None
 
 
 def job_directory() -> tuple[Path | None, bool]:
