@@ -10,8 +10,10 @@ from PIL import Image
 
 from conftest import run_cli
 from peekaboo.cli import peekaboo_error_in
+from peekaboo.data.cocostuff import CocoStuff27Dataset
 from peekaboo.data.folder import FolderDataset
 from peekaboo.data.image import ImageDataset
+from peekaboo.data.refcoco import RefCOCODataset
 from peekaboo.data.transforms import read_mask, read_rgb
 from peekaboo.errors import DataError
 
@@ -71,8 +73,11 @@ def test_directories_where_files_belong_say_so(tmp_path):
     ):
         ImageDataset(str(tmp_path), "a dog")
     (tmp_path / "file").write_text("")
-    with pytest.raises(DataError, match=r"data.root: .*file is a file; it must be the directory"):
+    with pytest.raises(DataError, match=r"data.root: .*file is a file, not a directory; it must contain the images"):
         FolderDataset(str(tmp_path / "file"))
+    for dataset in (RefCOCODataset, CocoStuff27Dataset):
+        with pytest.raises(DataError, match=r"data.root: .*file is a file, not a directory; "):
+            dataset(str(tmp_path / "file"))
     (tmp_path / "index.csv").mkdir()
     with pytest.raises(DataError, match=r"data.index: .*index.csv is a directory"):
         FolderDataset(str(tmp_path))

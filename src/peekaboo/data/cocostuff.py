@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -26,7 +25,7 @@ from torch.utils.data import Dataset
 from peekaboo.data.base import Item
 from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import safe_id
-from peekaboo.data.transforms import Crop, crop_box, read_mask, read_rgb, to_working
+from peekaboo.data.transforms import Crop, crop_box, read_mask, read_rgb, require_directory, to_working
 from peekaboo.errors import DataError
 
 VOID = 255
@@ -76,12 +75,11 @@ class CocoStuff27Dataset(Dataset):
         crop: Crop | str = Crop.center,
         limit: int | None = None,
     ):
-        self.root = Path(root).expanduser()
-        if not root or not self.root.is_dir():
-            raise DataError(
-                f"data.root: directory '{root}' does not exist; it must hold images/<split>/, annotations/<split>/ "
-                "and the image list (see README, data=cocostuff27)"
-            )
+        self.root = require_directory(
+            root,
+            "data.root",
+            "it must hold images/<split>/, annotations/<split>/ and the image list (see README, data=cocostuff27)",
+        )
         self.labels = LabelSpace(getattr(labels, "value", labels))
         if self.labels is LabelSpace.fine and num_classes != len(COARSE_NAMES):
             raise DataError(f"data.num_classes: fine COCO-Stuff ids map to 27 coarse classes, got {num_classes}")

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from peekaboo.data.base import Item
 from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import load_item, safe_id
-from peekaboo.data.transforms import Crop, check_prompts
+from peekaboo.data.transforms import Crop, check_prompts, require_directory
 from peekaboo.errors import DataError
 
 ROW_NAME = "_row"  # where a row came from ("file:line"), for messages; not copied into an item's meta
@@ -93,16 +93,7 @@ class FolderDataset(Dataset):
         crop: Crop | str = Crop.center,
         void: bool = False,
     ):
-        self.root = Path(root).expanduser()
-        if self.root.is_file():
-            raise DataError(
-                f"data.root: {self.root} is a file; it must be the directory holding the images and '{index}'"
-            )
-        if not self.root.is_dir():
-            raise DataError(
-                f"data.root: directory {self.root} does not exist (it must contain the images and the "
-                f"index file '{index}')"
-            )
+        self.root = require_directory(root, "data.root", f"it must contain the images and the index file '{index}'")
         self.rows = read_index(self.root / index)
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
         self.item_ids = [

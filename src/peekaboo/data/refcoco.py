@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 from peekaboo.data.base import Item, check_item_id
 from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import crop_item
-from peekaboo.data.transforms import check_prompts, read_rgb, square_box
+from peekaboo.data.transforms import check_prompts, read_rgb, require_directory, square_box
 from peekaboo.errors import DataError
 
 LAYOUT_HINT = (
@@ -187,9 +187,7 @@ class RefCOCODataset(Dataset):
         resolution: int = 256,
         trust_pickle: bool = False,
     ):
-        self.root = Path(root).expanduser()
-        if not root or not self.root.is_dir():
-            raise DataError(f"data.root: directory {self.root} does not exist; {LAYOUT_HINT}")
+        self.root = require_directory(root, "data.root", LAYOUT_HINT)
         self.refs_file = self.root / dataset / f"refs({split_by}).p"
         self.instances_file = self.root / dataset / "instances.json"
         for path in (self.refs_file, self.instances_file):
@@ -198,12 +196,11 @@ class RefCOCODataset(Dataset):
                     f"data.root: {path} does not exist (data.dataset={dataset}, data.split_by="
                     f"{split_by}); {LAYOUT_HINT}"
                 )
-        self.images = Path(images).expanduser() if images else self.root / "images" / "mscoco" / "images" / "train2014"
-        if not self.images.is_dir():
-            raise DataError(
-                f"data.images: directory {self.images} does not exist; it must hold the COCO train2014 "
-                "images (COCO_train2014_<id>.jpg)"
-            )
+        self.images = require_directory(
+            images or self.root / "images" / "mscoco" / "images" / "train2014",
+            "data.images",
+            "it must hold the COCO train2014 images (COCO_train2014_<id>.jpg)",
+        )
         if sentence not in ("sent", "raw"):
             raise DataError(f"data.sentence: must be 'sent' or 'raw', got {sentence!r}")
         self.crop, self.margin, self.resolution = RefCrop(getattr(crop, "value", crop)), margin, resolution

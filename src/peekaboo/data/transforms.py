@@ -24,6 +24,18 @@ class Crop(enum.Enum):
     none = "none"  # resize the whole image to a square (distorts non-square images)
 
 
+def require_directory(value: str | Path | None, key: str, hint: str) -> Path:
+    """The directory the config ``key`` names; a DataError unless it exists (saying so when it is a file)."""
+    if not value:
+        raise DataError(f"{key} is empty; {hint}")
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{key}: {path} is a file, not a directory; {hint}")
+    if not path.is_dir():
+        raise DataError(f"{key}: directory {path} does not exist; {hint}")
+    return path
+
+
 def max_image_pixels() -> int:
     """The most pixels (width x height) we decode: PIL's decompression-bomb limit or ``$PEEKABOO_MAX_IMAGE_PIXELS``."""
     value = os.environ.get(MAX_PIXELS_ENV)
