@@ -111,6 +111,7 @@ class RefCOCODataConfig:
     margin: float = 0.1  # crop=box: margin on each side, as a fraction of the box's longer side
     sentence: str = "sent"  # sentence field used as the prompt: sent (normalised) | raw
     resolution: int = 256
+    trust_pickle: bool = False  # true: read the refs pickle with plain pickle.load (can run code: trusted files only)
 
 
 @dataclass
