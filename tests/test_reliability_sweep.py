@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, run_cli
 
 QUICK = [
@@ -64,19 +66,26 @@ def test_a_single_run_still_exits_with_the_message(tmp_path):
     assert not (tmp_path / "run" / "failed.json").exists()
 
 
-def test_render_runs_only_allow_listed_renderers_from_a_saved_config(tmp_path):
+@pytest.mark.parametrize(
+    ("entry", "refused"),
+    [
+        (
+            {"_target_": "experiments.paper.table", "name": {"_target_": "os.system", "command": "touch {evil}"}},
+            "os.system",
+        ),
+        # a helper experiments.paper imports is not one of its renderers
+        ({"_target_": "experiments.paper.write_text", "path": "{evil}", "text": "x"}, "experiments.paper.write_text"),
+    ],
+)
+def test_render_runs_only_allow_listed_renderers_from_a_saved_config(tmp_path, entry, refused):
     run = tmp_path / "run"
     (run / ".hydra").mkdir(parents=True)
     evil = tmp_path / "pwned"
-    config = {
-        "render": {
-            "x": {"_target_": "experiments.paper.table", "name": {"_target_": "os.system", "command": f"touch {evil}"}}
-        }
-    }
+    config = {"render": {"x": json.loads(json.dumps(entry).replace("{evil}", str(evil)))}}
     (run / ".hydra" / "config.yaml").write_text(json.dumps(config))
     result = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "render.py"), str(run)], capture_output=True, text=True
     )
     assert result.returncode == 2 and not evil.exists()
-    assert "render.x names 'os.system', which is not a renderer of experiments.paper" in result.stderr
+    assert f"render.x names '{refused}', which is not a renderer of experiments.paper" in result.stderr
     assert "Traceback" not in result.stderr

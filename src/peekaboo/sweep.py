@@ -14,6 +14,7 @@ saved config is data, and ``_target_`` would otherwise call anything it names.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -188,7 +189,7 @@ def saved_config(directory: Path) -> DictConfig:
     raise DataError(f"{directory}: neither multirun.yaml nor .hydra/config.yaml; not a run or sweep directory")
 
 
-# Modules whose public functions ``render_directory`` may call from a directory's saved config.
+# Modules whose public functions (defined there, not imported) ``render_directory`` may call from a saved config.
 RENDERER_MODULES = ("experiments.paper",)
 
 
@@ -202,12 +203,19 @@ def targets(node: Any) -> list[str]:
     return []
 
 
+def is_renderer(target: str) -> bool:
+    """A public function defined in one of ``RENDERER_MODULES`` (not a helper it imports, e.g. ``write_text``)."""
+    module, _, function = target.rpartition(".")
+    if module not in RENDERER_MODULES or function.startswith("_"):
+        return False
+    return getattr(getattr(importlib.import_module(module), function, None), "__module__", None) == module
+
+
 def check_renderers(spec: dict[str, Any], directory: Path) -> None:
     """Refuse a saved ``render`` entry that names anything but a renderer of ``RENDERER_MODULES``."""
     for name, entry in spec.items():
         for target in targets(entry):
-            module, _, function = target.rpartition(".")
-            if module not in RENDERER_MODULES or function.startswith("_"):
+            if not is_renderer(target):
                 raise DataError(
                     f"{directory}: render.{name} names {target!r}, which is not a renderer of "
                     f"{', '.join(RENDERER_MODULES)}; only those are run from a directory's saved config "
