@@ -1,7 +1,8 @@
 """Re-render the tables and figures of an existing run or sweep directory: ``python experiments/render.py DIR``.
 
 Runs the ``render`` entries saved with the directory's config (``multirun.yaml`` or ``.hydra/config.yaml``)
-and, for a sweep, rewrites ``summary.csv``/``summary.md``. ``--only table`` runs the named entries only.
+and, for a sweep, rewrites ``summary.csv``/``summary.md``. ``--only table`` runs the named entries only. Only the
+renderers of ``peekaboo.sweep.RENDERER_MODULES`` are run; ``--trust`` runs whatever the saved config names.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path, help="a run directory or a sweep directory")
     parser.add_argument("--only", nargs="+", help="render entries to run (default: all)")
+    parser.add_argument(
+        "--trust", action="store_true", help="run renderers outside the allow-list (a config you wrote yourself)"
+    )
     args = parser.parse_args(argv)
     try:
-        written = render_directory(args.directory, args.only)
+        written = render_directory(args.directory, args.only, args.trust)
     except PeekabooError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from peekaboo.config.build import build
 from peekaboo.config.describe import describe_model, describe_schedule
 from peekaboo.config.validate import validate
+from peekaboo.data.base import check_item_ids
 from peekaboo.data.subset import select_items
 from peekaboo.errors import ConfigError
 
@@ -112,7 +113,21 @@ def check_launcher(trainer) -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, Any] | None:
-    """Run one job; returns the run's metrics on rank 0 (None on other ranks)."""
+    """Run one job; returns the run's metrics on rank 0 (None on other ranks). The process that starts the job
+    holds the run directory's lock throughout (``peekaboo.io.lock``); ranks it launches do not take it."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from peekaboo.io.lock import run_lock
+
+    validate(cfg)
+    chash = config_hash(cfg)
+    if rank_zero_only.rank != 0:
+        return _run(cfg, chash)
+    with run_lock(output_directory(), chash):
+        return _run(cfg, chash)
+
+
+def _run(cfg: DictConfig, chash: str) -> dict[str, Any] | None:
     from peekaboo.evaluation.reports import contact_sheet, format_table
     from peekaboo.evaluation.results import collect
     from peekaboo.lightning.datamodule import ItemDataModule
@@ -120,14 +135,13 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     from peekaboo.lightning.writer import ItemWriter
     from peekaboo.loggers import WandbLiveCurves, log_run_results
 
-    validate(cfg)
     quiet_libraries()
     log.info(describe_model(cfg))
     log.info(describe_schedule(cfg))
     output_dir = output_directory()
     dataset = select_items(build(cfg.data), cfg.subset)
     item_ids = list(dataset.item_ids)
-    chash = config_hash(cfg)
+    check_item_ids(item_ids, f"data={cfg.data.name}")
     module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
     datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
     logger = build_logger(cfg, output_dir)

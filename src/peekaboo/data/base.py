@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from peekaboo.errors import DataError
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Item:
               segmenters (method=diffseg), or None.
     original: the whole (H, W, 3) uint8 image that ``display`` was cropped from (meta["crop_box"]), for outputs
               in the user's frame; None when the working image is the whole picture (toy scenes, generation).
+    digest:   digest of the item's inputs (``peekaboo.data.digest``), set by the data module; None: not checked.
     """
 
     index: int
@@ -36,6 +40,7 @@ class Item:
     meta: dict[str, Any] = field(default_factory=dict)
     labels: np.ndarray | None = None
     original: np.ndarray | None = None
+    digest: str | None = None
 
 
 class ItemDataset(Protocol):
@@ -51,3 +56,24 @@ class ItemDataset(Protocol):
 def collate_items(items: list[Item]) -> list[Item]:
     """Keep a batch as a list: masks and display images differ in size between items."""
     return list(items)
+
+
+def check_item_id(item_id: str, where: str) -> str:
+    """``item_id`` itself when it is one plain path component (it names ``items/<item_id>/``), else a DataError
+    naming ``where`` it came from: no separators, not ``.``/``..``, not empty."""
+    text = str(item_id)
+    if not text.strip() or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise DataError(
+            f"{where}: {text!r} cannot name a file or directory (it must be one plain name: no '/', '\\', '..' "
+            "and not empty)"
+        )
+    return text
+
+
+def check_item_ids(item_ids: list[str], where: str) -> None:
+    """Every id is a plain name and no two are equal (each item writes its own ``items/<item_id>/``)."""
+    for item_id in item_ids:
+        check_item_id(item_id, f"{where}: item id")
+    duplicated = sorted(i for i, n in Counter(item_ids).items() if n > 1)
+    if duplicated:
+        raise DataError(f"{where}: item ids {duplicated[:5]} are not unique; each item needs its own output directory")

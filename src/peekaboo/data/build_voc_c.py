@@ -193,7 +193,7 @@ def build_voc_c(cfg: BuildVOCCConfig) -> dict[str, Any]:
             continue
         subject = large[0]
         image_file = root / "JPEGImages" / f"{image_id}.jpg"
-        rgb = read_rgb(image_file, f"image {image_id}")
+        rgb = read_rgb(image_file, f"image {image_id}", upright=False)
         if rgb.shape[:2] != classes.shape:
             raise DataError(
                 f"{image_file}: image {image_id} is {rgb.shape[1]}x{rgb.shape[0]} but its annotation {class_file} "

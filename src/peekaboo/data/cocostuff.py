@@ -16,15 +16,16 @@ Each item's prompts are the names of the classes present, for text-prompted meth
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
 from peekaboo.data.configs import Crop, LabelSpace, Resample
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import safe_id
-from peekaboo.data.transforms import crop_box, read_mask, read_rgb, to_working
+from peekaboo.data.transforms import crop_box, read_mask, read_rgb, require_directory, to_working
 from peekaboo.errors import DataError
 
 VOID = 255
@@ -58,6 +59,10 @@ def fine_to_coarse_table() -> np.ndarray:
 class CocoStuff27Dataset(Dataset):
     """The curated COCO-Stuff-27 images (or every id of ``image_list``) with coarse label maps."""
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        positive(cfg, "data.resolution")
+
     def __init__(
         self,
         root: str,
@@ -70,12 +75,12 @@ class CocoStuff27Dataset(Dataset):
         limit: int | None = None,
         resample: Resample | str = Resample.bicubic,
     ):
-        self.root = Path(root).expanduser()
-        if not root or not self.root.is_dir():
-            raise DataError(
-                f"data.root: directory '{root}' does not exist; it must hold images/<split>/, annotations/<split>/ "
-                "and the image list (see docs/configuration.md, data=cocostuff27)"
-            )
+        self.root = require_directory(
+            root,
+            "data.root",
+            "it must hold images/<split>/, annotations/<split>/ and the image list "
+            "(see docs/configuration.md, data=cocostuff27)",
+        )
         self.labels = LabelSpace(getattr(labels, "value", labels))
         if self.labels is LabelSpace.fine and num_classes != len(COARSE_NAMES):
             raise DataError(f"data.num_classes: fine COCO-Stuff ids map to 27 coarse classes, got {num_classes}")
@@ -102,10 +107,13 @@ class CocoStuff27Dataset(Dataset):
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    def input_digest(self, index: int) -> str:
+        return digest(file_digest(self.images[index]), file_digest(self.annotations[index]))
+
     def __getitem__(self, index: int) -> Item:
         what = f"item '{self.item_ids[index]}'"
-        rgb = read_rgb(self.images[index], what)
-        raw = read_mask(self.annotations[index], what)
+        rgb = read_rgb(self.images[index], what, upright=False)
+        raw = read_mask(self.annotations[index], what, upright=False)
         if raw.shape != rgb.shape[:2]:
             raise DataError(f"{what}: label map {self.annotations[index]} and image differ in size")
         labels = self.table[raw] if self.table is not None else raw

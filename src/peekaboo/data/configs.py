@@ -125,6 +125,7 @@ class RefCOCODataConfig:
     sentence: str = "sent"  # sentence field used as the prompt: sent (normalised) | raw
     resolution: int = 256
     resample: Resample = Resample.original  # original (the authors') | bicubic, see Resample
+    trust_pickle: bool = False  # true: read the refs pickle with plain pickle.load (can run code: trusted files only)
 
 
 @dataclass

@@ -15,16 +15,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
 from PIL import Image
 from torch.utils.data import Dataset
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
 from peekaboo.data.configs import Crop, Resample
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import load_item, safe_id
-from peekaboo.data.transforms import check_prompts
+from peekaboo.data.transforms import check_prompts, require_directory
 from peekaboo.errors import DataError
 
-INDEX_KEYS = ("image", "prompt", "mask", "id")
+ROW_NAME = "_row"  # where a row came from ("file:line"), for messages; not copied into an item's meta
+INDEX_KEYS = ("image", "prompt", "mask", "id", ROW_NAME)
 
 
 def image_files(root: Path) -> list[Path]:
@@ -36,16 +40,19 @@ def image_files(root: Path) -> list[Path]:
 
 
 def plain_rows(root: Path, prompt: Any) -> list[dict[str, Any]]:
-    """One row per image file under ``root``, each with ``prompt``."""
+    """One row per image file under ``root``, each with ``prompt`` (and the file as where the row came from)."""
     check_prompts(prompt, "data.prompt")
-    rows = [{"image": path.name, "prompt": prompt} for path in image_files(root)]
+    rows = [{"image": path.name, "prompt": prompt, ROW_NAME: str(path)} for path in image_files(root)]
     if not rows:
         raise DataError(f"data.root: {root} holds no image files (data.prompt set: every image in it is an item)")
     return rows
 
 
 def read_index(path: Path) -> list[dict[str, Any]]:
-    """Rows of the index file, each with 'image', 'prompt' and optional 'mask'/'id'."""
+    """Rows of the index file, each with 'image', 'prompt' and optional 'mask'/'id', and where it came from (for
+    messages) under ``ROW_NAME``."""
+    if path.is_dir():
+        raise DataError(f"data.index: {path} is a directory; it must be the index file (CSV or JSON) inside data.root")
     if not path.is_file():
         raise DataError(
             f"data.index: index file {path} does not exist (expected a CSV or JSON list of image,prompt[,mask] "
@@ -53,29 +60,59 @@ def read_index(path: Path) -> list[dict[str, Any]]:
         )
     try:
         if path.suffix.lower() == ".json":
-            rows = json.loads(path.read_text())
+            rows = json.loads(path.read_text(encoding="utf-8-sig"))
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise DataError(f"{path}: expected a JSON list of objects with keys image, prompt[, mask]")
+            names = [f"{path} row {n + 1}" for n in range(len(rows))]
         else:
-            with path.open(newline="") as handle:
-                rows = list(csv.DictReader(handle))
-            for row in rows:
-                if isinstance(row.get("prompt"), str) and "|" in row["prompt"]:
-                    row["prompt"] = row["prompt"].split("|")
+            rows, names = read_csv_rows(path)
     except (json.JSONDecodeError, csv.Error, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot parse the index ({type(err).__name__}: {err})") from err
     if not rows:
         raise DataError(f"{path}: the index lists no items")
-    for number, row in enumerate(rows):
+    for name, row in zip(names, rows, strict=True):
         missing = [k for k in ("image", "prompt") if not row.get(k)]
         if missing:
-            raise DataError(f"{path}: row {number + 1} has no {' or '.join(missing)} (columns: {sorted(row)})")
+            raise DataError(f"{name} has no {' or '.join(missing)} (columns: {sorted(row)})")
+        for key, kinds in (("image", str), ("mask", str), ("id", str | int)):
+            if row.get(key) is not None and not isinstance(row[key], kinds):
+                raise DataError(f"{name}: {key} must be {'a file name' if kinds is str else 'text'}, got {row[key]!r}")
+        row[ROW_NAME] = name
     return rows
+
+
+def read_csv_rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows of a CSV index (a UTF-8 byte-order mark is allowed) and each row's ``file:line row N``; a row with
+    more cells than the header has columns is an error naming it."""
+    rows, names = [], []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        duplicated = sorted({c for c in header if header.count(c) > 1})
+        if duplicated:
+            raise DataError(f"{path}:1: the header repeats the column(s) {duplicated}")
+        for row in reader:
+            name = f"{path}:{reader.line_num} row {len(rows) + 1}"
+            extra = row.pop(None, None)
+            if extra is not None:
+                raise DataError(
+                    f"{name}: {len(header) + len(extra)} cells but the header has {len(header)} columns "
+                    f"({', '.join(header)}); quote cells that contain commas, or separate several prompts with '|'"
+                )
+            if isinstance(row.get("prompt"), str) and "|" in row["prompt"]:
+                row["prompt"] = row["prompt"].split("|")
+            rows.append(row)
+            names.append(name)
+    return rows, names
 
 
 class FolderDataset(Dataset):
     """Images listed by an index file under ``root`` (or, with ``prompt``, every image under it); ids are
     ``<row>_<image stem>`` unless an ``id`` is given."""
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        positive(cfg, "data.resolution")
 
     def __init__(
         self,
@@ -87,12 +124,9 @@ class FolderDataset(Dataset):
         resample: Resample | str = Resample.original,
         prompt: Any = None,
     ):
-        self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise DataError(
-                f"data.root: directory {self.root} does not exist (it must contain the images and the "
-                f"index file '{index}', or the images and data.prompt)"
-            )
+        self.root = require_directory(
+            root, "data.root", f"it must contain the images and the index file '{index}', or the images and data.prompt"
+        )
         self.rows = read_index(self.root / index) if prompt is None else plain_rows(self.root, prompt)
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
         self.resample = Resample(getattr(resample, "value", resample))
@@ -101,16 +135,21 @@ class FolderDataset(Dataset):
         ]
         if len(set(self.item_ids)) != len(self.item_ids):
             raise DataError(f"{self.root / index}: item ids are not unique; give each row a distinct 'id'")
-        for n, row in enumerate(self.rows):
-            check_prompts(row["prompt"], f"{self.root / index} row {n + 1}")
+        for row in self.rows:
+            check_prompts(row["prompt"], row[ROW_NAME])
             for key in ("image", "mask"):
                 if row.get(key) and not (self.root / row[key]).is_file():
-                    raise DataError(
-                        f"{self.root / index} row {n + 1}: {key} file {self.root / row[key]} does not exist"
-                    )
+                    state = "is a directory, not a file" if (self.root / row[key]).is_dir() else "does not exist"
+                    raise DataError(f"{row[ROW_NAME]}: {key} file {self.root / row[key]} {state}")
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def input_digest(self, index: int) -> str:
+        """The index row (not where it lies in the file) and its image and mask bytes."""
+        row = {k: v for k, v in self.rows[index].items() if k != ROW_NAME}
+        mask = self.root / row["mask"] if row.get("mask") else None
+        return digest(row, file_digest(self.root / row["image"]), file_digest(mask))
 
     def __getitem__(self, index: int) -> Item:
         row = self.rows[index]

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
 from peekaboo.data.configs import Crop, Resample
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.transforms import check_prompts, crop_box, read_mask, read_rgb, to_working
 from peekaboo.errors import DataError
 
@@ -44,10 +47,10 @@ def load_item(
     """Read, crop and resize one item; the ground truth is cropped identically at native resolution. Both are
     turned upright as their EXIF orientation says, so outputs in the original frame match what viewers show."""
     prompts = check_prompts(prompts, what)
-    rgb = read_rgb(image_path, what, upright=True)
+    rgb = read_rgb(image_path, what)
     mask = None
     if mask_path is not None:
-        raw = read_mask(mask_path, what, upright=True)
+        raw = read_mask(mask_path, what)
         if raw.shape != rgb.shape[:2]:
             raise DataError(
                 f"{what}: mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but image {image_path} is "
@@ -90,6 +93,10 @@ def crop_item(
 class ImageDataset(Dataset):
     """A single image: ``data.path``, ``data.prompt`` (a string or a list for several masks)."""
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        positive(cfg, "data.resolution")
+
     def __init__(
         self,
         path: str,
@@ -104,10 +111,17 @@ class ImageDataset(Dataset):
         if not path:
             raise DataError("data.path is empty: give the image to segment, e.g. data.path=dog.jpg")
         self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise DataError(
+                f"data.path: {self.path} is a directory; give one image file, or use data=folder "
+                f"data.root={self.path} for a directory of images with an index"
+            )
         if not self.path.is_file():
             raise DataError(f"data.path: image file {self.path} does not exist")
         self.mask = Path(mask).expanduser() if mask else None
         if self.mask is not None and not self.mask.is_file():
+            if self.mask.is_dir():
+                raise DataError(f"data.mask: {self.mask} is a directory, not a mask file")
             raise DataError(f"data.mask: mask file {self.mask} does not exist")
         self.prompts = check_prompts(prompt, "data.prompt")
         self.resolution, self.crop, self.void = resolution, Crop(getattr(crop, "value", crop)), void
@@ -120,6 +134,9 @@ class ImageDataset(Dataset):
 
     def __len__(self) -> int:
         return 1
+
+    def input_digest(self, index: int) -> str:
+        return digest(file_digest(self.path), file_digest(self.mask), self.prompts, self.item_id)
 
     def __getitem__(self, index: int) -> Item:
         return load_item(

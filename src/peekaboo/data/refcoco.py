@@ -12,10 +12,16 @@ square around the referred object's box (the rule of VOC-C: box + margin, square
 as the authors evaluated on crops; ``crop=none`` resizes the whole image to the working square. Every
 annotation is checked when the dataset is built, so a malformed one stops the run before any work, naming the
 file, the annotation id and the ref id.
+
+The refs file is a pickle, and unpickling can run code: it is read with ``RefsUnpickler``, which builds only
+plain containers, strings and numbers (all a refer file holds) and refuses anything else, naming it.
+``data.trust_pickle=true`` reads it with the plain ``pickle.load`` (only for files you trust). Ids and image
+file names from the annotations must be plain names (see ``peekaboo.data.base.check_item_id``).
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import pickle
@@ -24,13 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
-from peekaboo.data.base import Item
+from peekaboo.config.validate import positive
+from peekaboo.data.base import Item, check_item_id
 from peekaboo.data.configs import RefCrop, Resample
+from peekaboo.data.digest import digest, file_digest
 from peekaboo.data.image import crop_item
-from peekaboo.data.transforms import check_prompts, read_rgb, square_box
+from peekaboo.data.transforms import check_prompts, read_rgb, require_directory, square_box
 from peekaboo.errors import DataError
 
 LAYOUT_HINT = (
@@ -39,11 +48,44 @@ LAYOUT_HINT = (
 )
 
 
-def load_refs(path: Path) -> list[dict[str, Any]]:
+# The only classes a refs pickle may build: plain containers, strings and numbers.
+PLAIN_TYPES = (
+    "dict",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "str",
+    "bytes",
+    "bytearray",
+    "int",
+    "float",
+    "complex",
+    "bool",
+)
+
+
+class RefsUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: any other class or function named by the file is refused, never imported."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module in ("builtins", "__builtin__") and name in PLAIN_TYPES:
+            return getattr(builtins, name)
+        raise pickle.UnpicklingError(
+            f"it names {module}.{name}, and a refs file holds only lists, dicts, strings and numbers; if you trust "
+            "this file, set data.trust_pickle=true to unpickle it without restriction"
+        )
+
+
+def load_refs(path: Path, trust_pickle: bool = False) -> list[dict[str, Any]]:
     try:
-        with path.open("rb") as handle:
-            refs = pickle.load(handle, encoding="latin1")  # Python 2 pickles of the refer toolkit
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as err:
+        with path.open("rb") as handle:  # Python 2 pickles of the refer toolkit: latin1 strings
+            refs = (
+                pickle.load(handle, encoding="latin1")
+                if trust_pickle
+                else RefsUnpickler(handle, encoding="latin1").load()
+            )
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError) as err:
         raise DataError(f"{path}: cannot unpickle the refs ({type(err).__name__}: {err})") from err
     if not isinstance(refs, list):
         raise DataError(f"{path}: expected a pickled list of refs, got {type(refs).__name__}")
@@ -52,6 +94,8 @@ def load_refs(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in required if not isinstance(ref, dict) or k not in ref]
         if missing:
             raise DataError(f"{path}: ref #{number} (ref_id {_get(ref, 'ref_id')}) has no {', '.join(missing)}")
+        if not isinstance(ref["sentences"], list) or not all(isinstance(s, dict) for s in ref["sentences"]):
+            raise DataError(f"{path}: ref #{number} (ref_id {ref['ref_id']!r}): sentences must be a list of dicts")
     return refs
 
 
@@ -108,6 +152,11 @@ def decode_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
 class RefCOCODataset(Dataset):
     """Items of one split; ids are ``ref<ref_id>_sent<sent_id>``."""
 
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        positive(cfg, "data.resolution")
+        positive(cfg, "data.margin", 0)
+
     def __init__(
         self,
         root: str,
@@ -120,10 +169,9 @@ class RefCOCODataset(Dataset):
         sentence: str = "sent",
         resolution: int = 256,
         resample: Resample | str = Resample.original,
+        trust_pickle: bool = False,
     ):
-        self.root = Path(root).expanduser()
-        if not root or not self.root.is_dir():
-            raise DataError(f"data.root: directory {self.root} does not exist; {LAYOUT_HINT}")
+        self.root = require_directory(root, "data.root", LAYOUT_HINT)
         self.refs_file = self.root / dataset / f"refs({split_by}).p"
         self.instances_file = self.root / dataset / "instances.json"
         for path in (self.refs_file, self.instances_file):
@@ -132,17 +180,16 @@ class RefCOCODataset(Dataset):
                     f"data.root: {path} does not exist (data.dataset={dataset}, data.split_by="
                     f"{split_by}); {LAYOUT_HINT}"
                 )
-        self.images = Path(images).expanduser() if images else self.root / "images" / "mscoco" / "images" / "train2014"
-        if not self.images.is_dir():
-            raise DataError(
-                f"data.images: directory {self.images} does not exist; it must hold the COCO train2014 "
-                "images (COCO_train2014_<id>.jpg)"
-            )
+        self.images = require_directory(
+            images or self.root / "images" / "mscoco" / "images" / "train2014",
+            "data.images",
+            "it must hold the COCO train2014 images (COCO_train2014_<id>.jpg)",
+        )
         if sentence not in ("sent", "raw"):
             raise DataError(f"data.sentence: must be 'sent' or 'raw', got {sentence!r}")
         self.crop, self.margin, self.resolution = RefCrop(getattr(crop, "value", crop)), margin, resolution
         self.resample = Resample(getattr(resample, "value", resample))
-        refs = load_refs(self.refs_file)
+        refs = load_refs(self.refs_file, trust_pickle)
         chosen = [r for r in refs if r["split"] == split]
         if not chosen:
             available = ", ".join(f"{k} ({v} refs)" for k, v in sorted(Counter(r["split"] for r in refs).items()))
@@ -155,7 +202,10 @@ class RefCOCODataset(Dataset):
                 check_prompts(_get(sent, sentence), f"{self.refs_file}: ref {ref['ref_id']} sentence")
                 self.units.append((ref, sent))
         self.sentence = sentence
-        self.item_ids = [f"ref{ref['ref_id']}_sent{_get(sent, 'sent_id')}" for ref, sent in self.units]
+        self.item_ids = [
+            check_item_id(f"ref{ref['ref_id']}_sent{_get(sent, 'sent_id')}", f"{self.refs_file}: ref {ref['ref_id']!r}")
+            for ref, sent in self.units
+        ]
         if len(set(self.item_ids)) != len(self.item_ids):
             raise DataError(f"{self.refs_file}: (ref_id, sent_id) pairs are not unique in split {split!r}")
 
@@ -182,6 +232,7 @@ class RefCOCODataset(Dataset):
             )
         if not ref["sentences"]:
             raise DataError(f"{self.refs_file}: {where} has no sentences")
+        check_item_id(str(info["file_name"]), f"{self.instances_file}: image {info['id']} ({where}) file_name")
         if not (self.images / info["file_name"]).is_file():
             raise DataError(
                 f"data.images: {self.images / info['file_name']} ({where}, image {info['id']}) does "
@@ -191,12 +242,19 @@ class RefCOCODataset(Dataset):
     def __len__(self) -> int:
         return len(self.units)
 
+    def input_digest(self, index: int) -> str:
+        """The ref (with its sentence), the referred annotation, its image's record and the image bytes."""
+        ref, sent = self.units[index]
+        ann = self.annotations[ref["ann_id"]]
+        info = self.image_info[ann["image_id"]]
+        return digest(ref, sent, ann, info, file_digest(self.images / info["file_name"]))
+
     def __getitem__(self, index: int) -> Item:
         ref, sent = self.units[index]
         ann = self.annotations[ref["ann_id"]]
         info = self.image_info[ann["image_id"]]
         what = f"item '{self.item_ids[index]}'"
-        rgb = read_rgb(self.images / info["file_name"], what)
+        rgb = read_rgb(self.images / info["file_name"], what, upright=False)
         height, width = rgb.shape[:2]
         if (height, width) != (info["height"], info["width"]):
             raise DataError(

@@ -8,6 +8,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from peekaboo.data.base import Item, ItemDataset
+from peekaboo.data.digest import input_digest
 from peekaboo.errors import ConfigError
 
 
@@ -42,6 +43,9 @@ class ItemSubset(Dataset):
 
     def __getitem__(self, index: int) -> Item:
         return self.dataset[self.indices[index]]
+
+    def input_digest(self, index: int) -> str | None:
+        return input_digest(self.dataset, self.indices[index])
 
 
 def select_items(dataset: ItemDataset, subset: Any) -> ItemDataset:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
+from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
 from peekaboo.errors import DataError
 from peekaboo.toy.scenes import BACKGROUNDS, make_scene, scene_seed
@@ -17,6 +19,12 @@ class ToyDataset(Dataset[Item]):
     ``prompt=None`` uses each scene's own target prompt; a given prompt fixes the target class of every
     scene instead (a bare shape fixes only its shape), so the ground-truth mask always matches the prompt.
     """
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        for key in ("data.size", "data.num_scenes"):
+            positive(cfg, key)
+        positive(cfg, "data.distractors", 0)
 
     def __init__(
         self,

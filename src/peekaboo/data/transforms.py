@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,40 +16,92 @@ from peekaboo.data.configs import Crop, Resample
 from peekaboo.errors import DataError
 
 ORIGINAL_SIDE = 512  # the authors square every image to 512x512 before the segmenter resizes it to 256
+MAX_PIXELS_ENV = "PEEKABOO_MAX_IMAGE_PIXELS"
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # "I": how PIL may open a 16-bit grey PNG
+_PIL_LIMIT = threading.Lock()
 
 
-def upright_rgb(image: Image.Image) -> np.ndarray:
-    """A PIL image of any mode -> (H, W, 3) uint8, turned as its EXIF orientation says (as viewers show it)."""
-    return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+def require_directory(value: str | Path | None, key: str, hint: str) -> Path:
+    """The directory the config ``key`` names; a DataError unless it exists (saying so when it is a file)."""
+    if not value:
+        raise DataError(f"{key} is empty; {hint}")
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{key}: {path} is a file, not a directory; {hint}")
+    if not path.is_dir():
+        raise DataError(f"{key}: directory {path} does not exist; {hint}")
+    return path
 
 
-def read_rgb(path: str | Path, what: str, upright: bool = False) -> np.ndarray:
-    """Any PIL-readable image (any mode) -> (H, W, 3) uint8; ``what`` names the item in the error.
+def max_image_pixels() -> int:
+    """The most pixels (width x height) we decode: PIL's decompression-bomb limit or ``$PEEKABOO_MAX_IMAGE_PIXELS``."""
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if value:
+        try:
+            return int(value)
+        except ValueError:
+            raise DataError(f"{MAX_PIXELS_ENV}={value!r} is not a whole number of pixels") from None
+    return 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
 
-    ``upright``: apply the EXIF orientation (users' photos, shown as viewers show them); benchmark datasets keep
-    the stored pixels, which their annotations refer to."""
+
+def load_image(path: str | Path, what: str, kind: str = "image", upright: bool = True) -> Image.Image:
+    """Open, size-check and decode an image file, turned upright by its EXIF orientation unless ``upright`` is
+    false; every failure is one ``DataError`` naming ``what`` (the item or key) and the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{what}: {kind} {path} is a directory, not an image file")
+    limit = max_image_pixels()
     try:
-        with Image.open(path) as image:
-            return upright_rgb(image) if upright else np.asarray(image.convert("RGB"))
+        with _PIL_LIMIT, warnings.catch_warnings():  # our limit replaces PIL's global one for this open
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        with image:
+            if image.width * image.height > limit:
+                raise DataError(
+                    f"{what}: {kind} {path} is {image.width}x{image.height} = {image.width * image.height} pixels, "
+                    f"more than the limit of {limit} (a decompression bomb?); if you trust the file, raise the limit "
+                    f"with the environment variable {MAX_PIXELS_ENV}=<pixels>"
+                )
+            image.load()
+            return ImageOps.exif_transpose(image) if upright else image.copy()
     except FileNotFoundError as err:
-        raise DataError(f"{what}: image file {path} does not exist") from err
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"{what}: cannot read image {path} ({type(err).__name__}: {err})") from err
+        raise DataError(f"{what}: {kind} file {path} does not exist") from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise DataError(f"{what}: cannot read {kind} {path} ({type(err).__name__}: {err})") from err
 
 
-def read_mask(path: str | Path, what: str, upright: bool = False) -> np.ndarray:
-    """A mask PNG as (H, W) uint8 values (palette indices kept as indices); ``upright`` as ``read_rgb``."""
-    try:
-        with Image.open(path) as image:
-            if upright:
-                image = ImageOps.exif_transpose(image)
-            if image.mode not in ("L", "P", "1", "I", "I;16"):
-                image = image.convert("L")
-            return np.asarray(image).astype(np.int64).clip(0, 255).astype(np.uint8)
-    except FileNotFoundError as err:
-        raise DataError(f"{what}: mask file {path} does not exist") from err
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"{what}: cannot read mask {path} ({type(err).__name__}: {err})") from err
+def rgb_array(image: Image.Image) -> np.ndarray:
+    """A PIL image of any mode -> (H, W, 3) uint8; 16-bit grey is scaled from [0, 65535], float from [0, 1]."""
+    if image.mode in SIXTEEN_BIT or image.mode == "F":
+        scale = 1.0 if image.mode == "F" else 65535.0
+        grey = np.clip(np.asarray(image, dtype=np.float64) / scale, 0, 1)
+        return np.repeat((grey * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
+def read_rgb(path: str | Path, what: str, upright: bool = True) -> np.ndarray:
+    """Any PIL-readable image (any mode) -> (H, W, 3) uint8; ``what`` names the item. ``upright``: apply the EXIF
+    orientation (users' photos, as viewers show them); benchmark datasets pass false, since their annotations
+    refer to the stored pixels."""
+    return rgb_array(load_image(path, what, "image", upright))
+
+
+def read_mask(path: str | Path, what: str, upright: bool = True) -> np.ndarray:
+    """A mask as (H, W) uint8 values (palette indices kept as indices), ``upright`` as ``read_rgb``. 16-bit masks
+    keep small values (labels) and are scaled from [0, 65535] when they use the 16-bit range."""
+    image = load_image(path, what, "mask", upright)
+    if image.mode in SIXTEEN_BIT:
+        values = np.asarray(image, dtype=np.int64)
+        if values.max(initial=0) > 255:
+            values = (values.clip(0, 65535) * 255 + 32767) // 65535
+        return values.clip(0, 255).astype(np.uint8)
+    if image.mode not in ("L", "P", "1"):
+        image = image.convert("L")
+    return np.asarray(image).astype(np.uint8)
 
 
 def crop_box(height: int, width: int, crop: Crop) -> tuple[int, int, int, int]:
@@ -74,9 +129,9 @@ def square_box(box: tuple[int, int, int, int], margin: float, height: int, width
 def as_rgb(image: str | Path | Image.Image | np.ndarray, what: str = "image") -> np.ndarray:
     """A path, PIL image or array ((H, W[, 1|3|4]) uint8, or float in [0, 1]) -> (H, W, 3) uint8."""
     if isinstance(image, str | Path):
-        return read_rgb(Path(image).expanduser(), what, upright=True)
+        return read_rgb(Path(image).expanduser(), what)
     if isinstance(image, Image.Image):
-        return upright_rgb(image)
+        return rgb_array(ImageOps.exif_transpose(image))
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] in (1, 4):
         array = array[..., :3] if array.shape[2] == 4 else array[..., 0]

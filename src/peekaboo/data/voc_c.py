@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from peekaboo.data.configs import MANIFEST, Crop, Resample
-from peekaboo.data.folder import FolderDataset
+from peekaboo.data.folder import ROW_NAME, FolderDataset
 from peekaboo.errors import DataError
 
 BUILD_HINT = "build it with: python -m peekaboo.data.build_voc_c voc_root=VOCdevkit/VOC2012 out=<dir>"
@@ -33,10 +33,9 @@ class VOCCDataset(FolderDataset):
                 f"images/ and masks/ ({BUILD_HINT})"
             )
         super().__init__(root, manifest, resolution, Crop.none, void=True, resample=resample)
-        for number, row in enumerate(self.rows):
+        for row in self.rows:
             if not row.get("mask") or not row.get("class"):
                 raise DataError(
-                    f"{path / manifest} row {number + 1}: no 'mask' or 'class' column value; this is not a VOC-C "
-                    f"manifest ({BUILD_HINT})"
+                    f"{row[ROW_NAME]}: no 'mask' or 'class' column value; this is not a VOC-C manifest ({BUILD_HINT})"
                 )
             row["prompt"] = (renames or {}).get(row["class"], row["prompt"])

@@ -1,7 +1,8 @@
 """The optimisation loop shared by every task: one batched forward, one backward, one step per iteration.
 
 Nothing in the loop reads a value back to the host (no ``.item()``): losses and timelapse frames stay on
-the device and are copied once at the end.
+the device and are copied once at the end, where they are checked to be finite (``NonFiniteError``): a
+diverged optimisation must fail its items rather than write NaN masks as results.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Scene
+from peekaboo.errors import NonFiniteError
 from peekaboo.guidance.objective import PeekabooObjective
 
 OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
@@ -99,16 +101,46 @@ def optimize(
             on_iteration(iteration)
         if on_step is not None:
             on_step(Step(iteration, terms, frame))
+    flags = [torch.isfinite(p).all() for p in scene.parameters()]
+    parameters_finite = torch.stack(flags).all().cpu() if flags else torch.tensor(True)  # one read, at the end
     outputs = {name: value.float().cpu() for name, value in scene.outputs().items()}
+    history_cpu = {name: torch.stack(values).float().cpu() for name, values in history.items()}
+    check_finite(history_cpu, outputs, bool(parameters_finite), n_units)
     if snapshot_every:  # the final frame: the output of the same name (the same layout as the snapshots)
         frame_iterations.append(iterations)
         for name, values in frames.items():
             values.append(outputs[name])
     return EngineResult(
         outputs=outputs,
-        history={name: torch.stack(values).float().cpu() for name, values in history.items()},
+        history=history_cpu,
         frames={name: torch.stack([v.float().cpu() for v in values]) for name, values in frames.items()},
         frame_iterations=frame_iterations,
         iterations=iterations,
         seconds=time.perf_counter() - start,
     )
+
+
+def check_finite(
+    history: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor], parameters_finite: bool, n_units: int
+) -> None:
+    """Raise ``NonFiniteError`` naming the units whose curves or outputs hold NaN/inf (all units when only the
+    shared parameters do), with the first iteration at which a curve went non-finite."""
+    bad = torch.zeros(n_units, dtype=torch.bool)
+    first: int | None = None
+    for values in history.values():  # (iterations, U)
+        finite = torch.isfinite(values)
+        bad |= ~finite.all(dim=0)
+        rows = (~finite.all(dim=1)).nonzero()
+        if len(rows):
+            first = min(int(rows[0]), first if first is not None else int(rows[0]))
+    everything = not parameters_finite
+    for values in outputs.values():  # (U, ...) per unit, or per layer (e.g. the grid's shared layers)
+        finite = torch.isfinite(values.reshape(len(values), -1)).all(dim=1)
+        if len(values) == n_units:
+            bad |= ~finite
+        else:
+            everything |= not bool(finite.all())
+    if everything and not bad.any():
+        bad[:] = True
+    if bad.any():
+        raise NonFiniteError(bad.nonzero().flatten().tolist(), first)

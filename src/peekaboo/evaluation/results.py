@@ -1,8 +1,11 @@
 """Per-item results on disk: completeness (for resuming), and the run-level aggregation.
 
-An item is complete when its ``result.json`` exists, says ``"status": "complete"``, was produced by the same
-result-affecting configuration (``config_hash``) and every file it lists exists. ``result.json`` is written
-last and atomically, so a crash at any point leaves the item incomplete, and it is redone.
+An item is complete when its ``result.json`` parses, says ``"status": "complete"``, was produced by the same
+result-affecting configuration (``config_hash``) from the same inputs (``input_digest``: image and mask bytes,
+prompts, index row; see ``peekaboo.data.digest``) and every file it lists exists with the size it was written
+with. ``result.json`` is written last and atomically, so a crash at any point leaves the item incomplete, and it
+is redone; so is an item whose inputs changed or whose files were truncated or removed since (``stale_reason``
+says which, and the data module logs it).
 """
 
 from __future__ import annotations
@@ -12,32 +15,50 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from peekaboo.data.base import check_item_id
 from peekaboo.evaluation.metrics import TUNED_NOTE, best_threshold, summarize, summarize_hungarian
 from peekaboo.io.atomic import remove_stale_temporaries, write_bytes, write_json, write_text
 from peekaboo.io.tables import csv_text
 
 RESULT = "result.json"
+NOT_DONE, ANOTHER_CONFIG = "not done", "written with another configuration"
 
 
 def item_dir(output_dir: str | Path, item_id: str) -> Path:
-    return Path(output_dir) / "items" / item_id
+    """``<output_dir>/items/<item_id>``; an id that is not one plain name is refused (nothing escapes ``items/``)."""
+    return Path(output_dir) / "items" / check_item_id(item_id, "item id")
 
 
 def read_result(directory: Path) -> dict[str, Any] | None:
+    """The item's result record; None when absent, unreadable, or not a JSON object (a corrupt file)."""
     try:
-        return json.loads((directory / RESULT).read_text())
-    except (OSError, json.JSONDecodeError):
+        record = json.loads((directory / RESULT).read_text())
+    except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
 
 
-def is_complete(directory: Path, config_hash: str) -> bool:
+def stale_reason(directory: Path, config_hash: str, input_digest: str | None = None) -> str | None:
+    """Why the item in ``directory`` must be (re)done, or None when it is complete for this config and inputs."""
+    if not (directory / RESULT).exists():
+        return NOT_DONE
     record = read_result(directory)
-    return (
-        record is not None
-        and record.get("status") == "complete"
-        and record.get("config_hash") == config_hash
-        and all((directory / f).is_file() for f in record.get("files", []))
-    )
+    if record is None or record.get("status") != "complete":
+        return f"{RESULT} is unreadable or incomplete"
+    if record.get("config_hash") != config_hash:
+        return ANOTHER_CONFIG
+    if input_digest is not None and record.get("input_digest") != input_digest:
+        return "its inputs (image, mask, prompt or index row) changed since it was written"
+    files, sizes = record.get("files"), record.get("file_sizes") or {}
+    if not isinstance(files, list) or not isinstance(sizes, dict):
+        return f"{RESULT} lists no files"
+    for name in files:
+        path = directory / str(name)
+        if not path.is_file():
+            return f"its file {name} is missing"
+        if name in sizes and path.stat().st_size != sizes[name]:
+            return f"its file {name} is {path.stat().st_size} bytes, {sizes[name]} when written (truncated or changed)"
+    return None
 
 
 def write_item(directory: Path, files: dict[str, bytes], record: dict[str, Any]) -> None:
@@ -49,7 +70,8 @@ def write_item(directory: Path, files: dict[str, bytes], record: dict[str, Any])
     shutil.rmtree(directory, ignore_errors=True)
     for name, data in files.items():
         write_bytes(directory / name, data)
-    write_json(directory / RESULT, {**record, "files": sorted(files), "status": "complete"})
+    sizes = {name: len(data) for name, data in sorted(files.items())}
+    write_json(directory / RESULT, {**record, "files": sorted(files), "file_sizes": sizes, "status": "complete"})
 
 
 def collect(output_dir: str | Path, item_ids: list[str]) -> list[dict[str, Any]]:

@@ -23,7 +23,8 @@ from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Composites
 from peekaboo.guidance.term import GuidanceTerm, TermOutput
 from peekaboo.priors.configs import Precision
-from peekaboo.priors.stable_diffusion import load_error, offline_requested
+from peekaboo.priors.hub import load_pretrained
+from peekaboo.priors.stable_diffusion import warn_truncated
 from peekaboo.schedules import Schedule
 from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_config
 
@@ -59,15 +60,25 @@ class ClipGuidance(GuidanceTerm):
 
         if tiny:
             path, cache_dir, local_files_only = str(tiny_clip_directory()), None, True
-        offline = offline_requested(local_files_only)
-        kwargs = {"cache_dir": cache_dir, "local_files_only": offline, "revision": revision}
-        try:
-            self.model = CLIPModel.from_pretrained(path, **kwargs)
-            self.tokenizer = CLIPTokenizer.from_pretrained(path, **kwargs)
-            processor, _ = ImageProcessingMixin.get_image_processor_dict(path, **kwargs)
-        except (OSError, ValueError) as err:
-            raise load_error("CLIP", path, cache_dir, offline, err, _FILES, key=f"{key}.path") from err
+
+        def load(local_only: bool):
+            kwargs = {"cache_dir": cache_dir, "local_files_only": local_only, "revision": revision}
+            model, tokenizer = CLIPModel.from_pretrained(path, **kwargs), CLIPTokenizer.from_pretrained(path, **kwargs)
+            return model, tokenizer, ImageProcessingMixin.get_image_processor_dict(path, **kwargs)[0]
+
+        self.model, self.tokenizer, processor = load_pretrained(
+            load,
+            what="CLIP",
+            path=path,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            probe="config.json",
+            files=_FILES,
+            key=f"{key}.path",
+        )
         self.path = path
+        self.warned_prompts: set[str] = set()
         self.device = torch.device(device)
         self.dtype = Precision(getattr(dtype, "value", dtype)).dtype
         self.model.requires_grad_(False).eval().to(self.device, self.dtype)
@@ -81,6 +92,7 @@ class ClipGuidance(GuidanceTerm):
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> torch.Tensor:
         """Unit-norm text embeddings (N, D) float32 (``embed`` caches them per prompt)."""
+        warn_truncated(self.tokenizer, prompts, self.warned_prompts)
         tokens = self.tokenizer(prompts, padding=True, truncation=True, return_tensors="pt").to(self.device)
         pooled = self.model.text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
         return F.normalize(self.model.text_projection(pooled.pooler_output).float(), dim=-1)

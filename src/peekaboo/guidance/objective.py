@@ -8,6 +8,7 @@ once per batch by :meth:`PeekabooObjective.conditioning` and handed to the engin
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from peekaboo.errors import ConfigError
 from peekaboo.guidance.term import GuidanceTerm
 from peekaboo.priors.base import DiffusionPrior
 from peekaboo.schedules import Schedule
+
+log = logging.getLogger("peekaboo")
 
 
 @dataclass
@@ -69,7 +72,13 @@ class PeekabooObjective:
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+        lambda_alpha = Schedule.parse(cfg.loss.lambda_alpha, "loss.lambda_alpha")
+        if any(v < 0 for v in lambda_alpha.values):
+            log.warning(
+                "loss.lambda_alpha=%s is negative: it rewards a larger mask instead of a minimal one (the paper's "
+                "alpha penalty is >= 0)",
+                list(lambda_alpha.values),
+            )
         positive(cfg, "loss.n_backgrounds")
         terms = term_sections(cfg.loss)
         if not terms:

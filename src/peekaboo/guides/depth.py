@@ -25,7 +25,7 @@ from peekaboo.guides.configs import DepthNormalization
 from peekaboo.guides.rgb import RGBGuide
 from peekaboo.io.atomic import write_bytes
 from peekaboo.priors.configs import Precision
-from peekaboo.priors.stable_diffusion import load_error, offline_requested
+from peekaboo.priors.hub import load_pretrained
 from peekaboo.tiny import cache_root, cached_build, save_image_processor_config
 
 _FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
@@ -93,21 +93,30 @@ class DepthGuide(RGBGuide):
 
         if self.tiny:
             self.path, self.cache_dir, self.local_files_only = str(tiny_dpt_directory()), None, True
-        offline = offline_requested(self.local_files_only)
-        kwargs = {"cache_dir": self.cache_dir, "local_files_only": offline, "revision": self.revision}
-        try:
+
+        def load(local_only: bool):
+            kwargs = {"cache_dir": self.cache_dir, "local_files_only": local_only, "revision": self.revision}
             model = DPTForDepthEstimation.from_pretrained(self.path, **kwargs)
-            processor, _ = ImageProcessingMixin.get_image_processor_dict(self.path, **kwargs)
+            return model, ImageProcessingMixin.get_image_processor_dict(self.path, **kwargs)[0]
+
+        try:
+            model, processor = load_pretrained(
+                load,
+                what="the depth model",
+                path=self.path,
+                revision=self.revision,
+                cache_dir=self.cache_dir,
+                local_files_only=self.local_files_only,
+                probe="config.json",
+                files=_FILES,
+                key="guidance_map.path",
+            )
         except ImportError as err:
             if "timm" not in str(err):
                 raise
             raise ModelLoadError(
                 f"the depth model '{self.path}' (guidance_map.path) needs timm, an optional dependency: "
                 f"pip install 'peekaboo[timm]' (Intel/dpt-large and Intel/dpt-hybrid-midas do not need it)"
-            ) from err
-        except (OSError, ValueError) as err:
-            raise load_error(
-                "the depth model", self.path, self.cache_dir, offline, err, _FILES, key="guidance_map.path"
             ) from err
         self.device = torch.device(device)
         self.model = model.requires_grad_(False).eval().to(self.device, self.dtype)

@@ -22,7 +22,7 @@ from peekaboo.engine.reference import optimize_one_at_a_time
 from peekaboo.engine.scene import Scene
 from peekaboo.guidance.objective import PeekabooObjective
 from peekaboo.lightning.prior_module import PriorModule
-from peekaboo.tasks.base import ItemArtifacts, Unit
+from peekaboo.tasks.base import ItemArtifacts, Unit, units_named_on_divergence
 
 BUILT_GROUPS = ("model", "loss", "guidance_map", "task")  # what ``PeekabooModule.build`` instantiates
 
@@ -87,7 +87,7 @@ class PeekabooModule(PriorModule):
         cfg, state = self.cfg, self._state
         units = state["task"].units(batch, cfg.seed)
         rng = UnitRandom([u.random_seed for u in units], state["device"])
-        with torch.enable_grad():
+        with torch.enable_grad(), units_named_on_divergence(batch, units):
             scene = self.scene(batch, units, rng, cfg.loss.n_backgrounds)
             cond, uncond = state["objective"].conditioning([u.prompt for u in units])
             result = optimize(

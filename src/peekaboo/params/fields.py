@@ -11,7 +11,10 @@ import math
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import nn
+
+from peekaboo.config.validate import positive
 
 
 class RasterField(nn.Module):
@@ -119,6 +122,12 @@ class FourierField(nn.Module):
             for _ in range(hidden_layers if batchnorm else 0)
         )
         self.n_units, self.n_layers, self.hidden_layers = len(generators), n_layers, hidden_layers
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        for key in ("num_features", "hidden"):
+            positive(cfg, f"param.field.{key}")
+        positive(cfg, "param.field.hidden_layers", 0)
 
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         lo, hi = unit * self.n_layers, (unit + 1) * self.n_layers

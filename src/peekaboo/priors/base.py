@@ -10,6 +10,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
+from omegaconf import DictConfig
+
+from peekaboo.config.validate import positive
 
 
 @dataclass
@@ -42,6 +45,12 @@ class DiffusionPrior(ABC):
     device: torch.device
     dtype: torch.dtype
     alphas_cumprod: torch.Tensor
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """The image size the prior works at (``model.resolution`` or, for the toy world, ``model.size``)."""
+        for key in ("model.resolution", "model.size"):
+            positive(cfg, key)
 
     @property
     def num_train_timesteps(self) -> int:

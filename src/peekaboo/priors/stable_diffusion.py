@@ -6,16 +6,17 @@ tests build on disk, so the real-weights path is the tested path.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import logging
 
 import torch
 
-from peekaboo.errors import ModelLoadError
 from peekaboo.priors.base import DiffusionPrior, LatentDistribution
 from peekaboo.priors.channels_last_norm import use_channels_last_group_norm
 from peekaboo.priors.configs import Attention, Precision
 from peekaboo.priors.cpu_attention import BlockedAttention, blocked_attention_pays
+from peekaboo.priors.hub import load_pretrained
+
+log = logging.getLogger("peekaboo")
 
 
 def unet_attention(choice: Attention, device: torch.device, dtype: torch.dtype, compiled: bool):
@@ -35,47 +36,19 @@ def unet_attention(choice: Attention, device: torch.device, dtype: torch.dtype, 
 _SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
-def offline_requested(local_files_only: bool) -> bool:
-    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-
-
-def load_error(
-    what: str,
-    path: str,
-    cache_dir: str | None,
-    offline: bool,
-    cause: BaseException,
-    subfolders: tuple[str, ...],
-    key: str = "model.path",
-) -> ModelLoadError:
-    """One actionable message for every way a ``from_pretrained`` can fail."""
-    from huggingface_hub import constants
-
-    where = Path(path).expanduser()
-    if where.exists() or path.startswith(("/", ".", "~")) or path.count("/") > 1:
-        if not where.is_dir():
-            looked, fix = (
-                f"the local directory {where}, which does not exist",
-                f"check {key} or download the weights there",
+def warn_truncated(tokenizer, prompts: list[str], warned: set[str]) -> None:
+    """Warn once per prompt (``warned`` remembers) that is longer than a CLIP text encoder reads (77 tokens): the
+    tokenizer truncates it, so the rest of the prompt has no effect."""
+    limit = tokenizer.model_max_length
+    for prompt, ids in zip(prompts, tokenizer(list(prompts), verbose=False).input_ids, strict=True):
+        if len(ids) > limit and prompt not in warned:
+            warned.add(prompt)
+            log.warning(
+                "prompt %r is %d tokens long; the text encoder reads only the first %d, the rest is ignored",
+                prompt,
+                len(ids),
+                limit,
             )
-        else:
-            present = sorted(p.name for p in where.iterdir())
-            shown = ", ".join(present[:10]) + (", ..." if len(present) > 10 else "")
-            looked = f"the local directory {where} (contains: {shown or 'nothing'})"
-            fix = f"make {where} hold what save_pretrained writes ({', '.join(subfolders)})"
-    else:
-        looked = f"the Hugging Face cache {cache_dir or constants.HF_HUB_CACHE}" + (
-            " only (offline: local_files_only or HF_HUB_OFFLINE=1)" if offline else " and the hub"
-        )
-        fix = (
-            f"download once on a machine with network (`hf download {path}`) and copy the cache, set HF_HOME or "
-            f"{key.rpartition('.')[0]}.cache_dir to where it lies, or point {key}=/local/dir at a saved copy; "
-            "for gated repos run `hf auth login` first"
-        )
-    return ModelLoadError(
-        f"could not load {what} '{path}' ({key}). Looked in {looked}. Fix: {fix}. "
-        f"Cause: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
-    )
 
 
 def vae_attention(device: torch.device, dtype: torch.dtype):
@@ -118,20 +91,35 @@ class StableDiffusionPrior(DiffusionPrior):
         from transformers import CLIPTextModel, CLIPTokenizer
 
         precision = Precision(dtype.value if isinstance(dtype, Precision) else dtype)
-        offline = offline_requested(local_files_only)
-        kwargs = {"cache_dir": cache_dir, "local_files_only": offline, "revision": revision}
-        try:
-            self.tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", **kwargs)
-            self.text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **kwargs)
-            self.vae = AutoencoderKL.from_pretrained(
+
+        def load(local_only: bool):
+            kwargs = {"cache_dir": cache_dir, "local_files_only": local_only, "revision": revision}
+            tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", **kwargs)
+            text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **kwargs)
+            vae = AutoencoderKL.from_pretrained(
                 path, subfolder="vae", variant=variant, torch_dtype=precision.dtype, **kwargs
             )
-            self.unet = UNet2DConditionModel.from_pretrained(
+            unet = UNet2DConditionModel.from_pretrained(
                 path, subfolder="unet", variant=variant, torch_dtype=precision.dtype, **kwargs
             )
-            scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kwargs)
-        except (OSError, ValueError) as err:
-            raise load_error("Stable Diffusion weights", path, cache_dir, offline, err, _SUBFOLDERS) from err
+            return (
+                tokenizer,
+                text_encoder,
+                vae,
+                unet,
+                DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kwargs),
+            )
+
+        self.tokenizer, self.text_encoder, self.vae, self.unet, scheduler = load_pretrained(
+            load,
+            what="Stable Diffusion weights",
+            path=path,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            probe="unet/config.json",
+            files=_SUBFOLDERS,
+        )
         self._assemble(path, scheduler.alphas_cumprod, precision, channels_last, attention, compile, resolution, device)
 
     @classmethod
@@ -172,6 +160,7 @@ class StableDiffusionPrior(DiffusionPrior):
     ) -> None:
         """Everything after loading: shapes, schedule, attention processors, frozen eval mode, memory format."""
         self.path = path
+        self.warned_prompts: set[str] = set()
         self.dtype = precision.dtype
         self.device = torch.device(device)
         self.resolution = resolution
@@ -219,6 +208,7 @@ class StableDiffusionPrior(DiffusionPrior):
     def embed_prompts(self, prompts: list[str]) -> torch.Tensor:
         if self.text_encoder is None or self.tokenizer is None:
             raise ValueError("this prior was built from modules without a text encoder: pass prompt embeddings")
+        warn_truncated(self.tokenizer, prompts, self.warned_prompts)
         tokens = self.tokenizer(
             list(prompts),
             padding="max_length",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.config.validate import positive
 from peekaboo.data.base import Item
-from peekaboo.errors import ConfigError
+from peekaboo.errors import ConfigError, NonFiniteError
 from peekaboo.io.tables import csv_text
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ def item_record(
         "results": results,
         "timings": timings,
         "meta": item.meta,
+        **({"input_digest": item.digest} if item.digest is not None else {}),
         **record,
     }
 
@@ -165,3 +167,13 @@ def history_csv(
             row.update({name: f"{value:.7g}" for name, value in zip(names, values, strict=True)})
             rows.append(row)
     return csv_text(rows, columns).encode()
+
+
+@contextmanager
+def units_named_on_divergence(items: list[Item], units: list[Unit]) -> Iterator[None]:
+    """A ``NonFiniteError`` raised inside names the items and prompts of the units it lists."""
+    try:
+        yield
+    except NonFiniteError as err:
+        names = [f"item '{items[u.item].item_id}' (prompt {u.prompt!r})" for u in units]
+        raise err.for_items(names) from None
