@@ -105,6 +105,7 @@ def test_an_unreadable_image_in_a_worker_process_is_the_one_line_message(tmp_pat
     (root / "b.png").write_bytes(b"garbage")
     (root / "index.csv").write_text("image,prompt\na.png,red square\nb.png,red square\n")
     args = [f"data.root={root}", "data=folder", "data.resolution=32", "schedule.iterations=2", "trainer.num_workers=1"]
+    args.append("trainer.batch_size=1")  # one item per batch: the item before the bad one is complete
     args.append("trainer.enable_progress_bar=false")
     result = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr and "worker" not in result.stderr
