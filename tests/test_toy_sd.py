@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose
+from conftest import compose, run_cli
 from peekaboo.config.build import build
 from peekaboo.priors.stable_diffusion import StableDiffusionPrior
 from peekaboo.toy import CLASSES, COLOURS, SHAPES, make_scene
@@ -123,3 +123,34 @@ def test_training_writes_a_loadable_pipeline_with_logs_and_grids(tmp_path):
     prior = StableDiffusionPrior(str(directory), local_files_only=True, resolution=32)
     assert prior.latent_shape == (4, 8, 8)
     assert abs(prior.scaling_factor - 1.0) > 1e-6  # set from the trained VAE's latent spread
+
+
+FLOORS = {"raster_bilateral": RASTER_BILATERAL_FLOOR, "raster": RASTER_FLOOR}
+
+
+def peekaboo(tmp_path, *args):
+    result = run_cli(
+        ["model=toy_sd", "data=toy", "trainer.enable_progress_bar=false", "contact_sheet=0", *args,
+         f"hydra.run.dir={tmp_path}/run"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+def test_peekaboo_segments_through_the_learned_prior_on_a_few_scenes(tmp_path):
+    metrics = peekaboo(tmp_path, "param=raster_bilateral", "data.num_scenes=4")
+    assert metrics["n"] == 4 and metrics["mIoU"] >= FEW_SCENES_FLOOR, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("param", list(FLOORS))
+def test_toy_sd_quality_floor(tmp_path, param):
+    metrics = peekaboo(tmp_path, f"param={param}")
+    assert metrics["n"] == 16 and metrics["mIoU"] >= FLOORS[param], metrics
+
+
+@pytest.mark.slow
+def test_without_guidance_the_learned_prior_fails_too(tmp_path):
+    metrics = peekaboo(tmp_path, "param=raster_bilateral", "loss.sds.guidance_scale=1")
+    assert metrics["n"] == 16 and metrics["mIoU"] < GUIDANCE_ONE_CEILING, metrics

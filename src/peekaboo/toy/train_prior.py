@@ -24,7 +24,7 @@ from peekaboo.config.store import register_configs
 from peekaboo.toy.learned import WEIGHTS_DIR
 from peekaboo.toy.learned.architecture import build_scheduler, build_text_encoder, build_unet, build_vae
 from peekaboo.toy.learned.images import ToyImageSampler
-from peekaboo.toy.learned.sampling import pipeline
+from peekaboo.toy.learned.sampling import load_pipeline, pipeline
 from peekaboo.toy.learned.tokenizer import toy_tokenizer
 from peekaboo.toy.learned.training import DiffusionModule, ImageBatches, ReconstructionGrid, SamplesGrid, VAEModule
 
@@ -61,24 +61,30 @@ def train(cfg: DictConfig) -> Path:
     sampler = ToyImageSampler(
         data.size, data.sf, data.sg, data.sn, data.colour_scale, data.bare_shape_fraction, data.empty_fraction
     )
-    tokenizer = toy_tokenizer()
-    vae = build_vae(arch.vae, data.size)
-    text_encoder = build_text_encoder(arch.text, tokenizer)
-    latent_size = data.size // 2 ** (len(arch.vae.block_out_channels) - 1)
-    unet = build_unet(arch.unet, latent_size, arch.vae.latent_channels, arch.text.hidden_size)
+    if cfg.init:
+        pipe = load_pipeline(cfg.init)
+        unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
+        unet.train(), vae.train(), text_encoder.train()
+    else:
+        tokenizer = toy_tokenizer()
+        vae = build_vae(arch.vae, data.size)
+        text_encoder = build_text_encoder(arch.text, tokenizer)
+        latent_size = data.size // 2 ** (len(arch.vae.block_out_channels) - 1)
+        unet = build_unet(arch.unet, latent_size, arch.vae.latent_channels, arch.text.hidden_size)
     scheduler = build_scheduler()
     started = time.perf_counter()
 
     stage = cfg.vae
-    shown = sampler.sample(12, torch.Generator().manual_seed(cfg.seed + 1000))[0]
-    _trainer(cfg, "vae", stage.steps, stage.epochs, output, [ReconstructionGrid(shown, output)]).fit(
-        VAEModule(vae, stage.lr, stage.kl_weight),
-        _batches(sampler, stage.batch_size, stage.steps, stage.epochs, cfg.seed),
-    )
-    with torch.no_grad():  # unit-variance latents, as SD's 0.18215 gives for its VAE
-        images = sampler.sample(1024, torch.Generator().manual_seed(cfg.seed + 2000))[0]
-        std = vae.eval().encode(images).latent_dist.mean.std().item()
-    vae.register_to_config(scaling_factor=1.0 / std)
+    if stage.steps > 0:
+        shown = sampler.sample(12, torch.Generator().manual_seed(cfg.seed + 1000))[0]
+        _trainer(cfg, "vae", stage.steps, stage.epochs, output, [ReconstructionGrid(shown, output)]).fit(
+            VAEModule(vae, stage.lr, stage.kl_weight),
+            _batches(sampler, stage.batch_size, stage.steps, stage.epochs, cfg.seed),
+        )
+        with torch.no_grad():  # unit-variance latents, as SD's 0.18215 gives for its VAE
+            images = sampler.sample(1024, torch.Generator().manual_seed(cfg.seed + 2000))[0]
+            std = vae.eval().encode(images).latent_dist.mean.std().item()
+        vae.register_to_config(scaling_factor=1.0 / std)
     vae_seconds = time.perf_counter() - started
 
     stage = cfg.diffusion
@@ -90,7 +96,7 @@ def train(cfg: DictConfig) -> Path:
     total = time.perf_counter() - started
     directory = output / "pipeline"
     pipeline(unet.eval(), vae, text_encoder.eval(), tokenizer, scheduler, ddim=False).save_pretrained(directory)
-    print(f"trained in {total / 60:.1f} min (VAE {vae_seconds / 60:.1f} min, latent std {std:.3f}); saved {directory}")
+    print(f"trained in {total / 60:.1f} min (VAE {vae_seconds / 60:.1f} min); saved {directory}")
     if cfg.install:
         shutil.rmtree(WEIGHTS_DIR, ignore_errors=True)
         shutil.copytree(directory, WEIGHTS_DIR)

@@ -56,4 +56,5 @@ class TrainPriorConfig:
     seed: int = 0
     threads: int = 1  # torch CPU threads
     output_dir: str = MISSING  # logs, grids and the saved pipeline (pipeline/)
+    init: str | None = None  # a saved pipeline to continue from (its architecture is kept; vae.steps=0: its VAE)
     install: bool = False  # also copy the pipeline over the shipped weights (model=toy_sd)
