@@ -34,6 +34,14 @@ class CheckResult:
     def accuracy(self) -> float:
         return float(self.correct.mean())
 
+    @property
+    def colour_accuracy(self) -> float:
+        return float(np.mean([p.colour == f.colour for p, f in zip(self.prompted, self.found, strict=True)]))
+
+    @property
+    def shape_accuracy(self) -> float:
+        return float(np.mean([p.shape == f.shape for p, f in zip(self.prompted, self.found, strict=True)]))
+
 
 def classify(images: torch.Tensor) -> list[ToyClass]:
     """The toy class each image (N, 3, H, W) in [-1, 1] shows: best-fitting template, then nearest colour."""
@@ -87,7 +95,10 @@ def main(argv: list[str] | None = None) -> float:
     correct = result.correct.reshape(len(CLASSES), args.per_class)
     for cls, row in zip(CLASSES, correct, strict=True):
         print(f"{cls.prompt:16s} {row.sum()}/{args.per_class}")
-    print(f"accuracy: {result.accuracy:.3f} ({result.correct.sum()}/{len(result.correct)}); grid: {args.grid}")
+    print(
+        f"accuracy: {result.accuracy:.3f} ({result.correct.sum()}/{len(result.correct)}), colour "
+        f"{result.colour_accuracy:.3f}, shape {result.shape_accuracy:.3f}; grid: {args.grid}"
+    )
     save_grid(result.images, args.per_class, args.grid)
     return result.accuracy
 

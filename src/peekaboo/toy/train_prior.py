@@ -42,7 +42,7 @@ def _trainer(cfg: DictConfig, stage: str, steps: int, epochs: int, output: Path,
         logger=loggers,
         callbacks=callbacks,
         enable_checkpointing=False,
-        log_every_n_steps=10,
+        log_every_n_steps=max(1, min(10, steps // epochs)),
         enable_model_summary=False,
     )
 
