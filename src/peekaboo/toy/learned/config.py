@@ -26,10 +26,10 @@ class TrainingData:
 
 @dataclass
 class VAEStage:
-    steps: int = 600
+    steps: int = 400
     epochs: int = 2  # a reconstruction grid after each
-    batch_size: int = 64
-    lr: float = 1.0e-3
+    batch_size: int = 32
+    lr: float = 2.0e-3
     kl_weight: float = 1.0e-5  # per latent element, against the per-pixel squared error
 
 
@@ -37,10 +37,10 @@ class VAEStage:
 class DiffusionStage:
     """UNet and text encoder, trained together on the frozen VAE's latents (epsilon prediction)."""
 
-    steps: int = 1500
-    epochs: int = 5  # a samples grid after each
-    batch_size: int = 128
-    lr: float = 1.0e-3
+    steps: int = 800
+    epochs: int = 4  # a samples grid after each
+    batch_size: int = 96
+    lr: float = 1.5e-3
     warmup_steps: int = 50
     grid_steps: int = 25  # DDIM steps of the per-epoch samples grid
     guidance_scale: float = 7.5
