@@ -18,7 +18,7 @@ from peekaboo.engine.scene import Composites
 from peekaboo.guidance.clip import ClipConfig, ClipGuidance
 from peekaboo.guidance.sds import ScoreDistillation, SDSConfig
 from peekaboo.priors.base import DiffusionPrior
-from peekaboo.schedules import Schedule
+from peekaboo.schedules import Iterations, Schedule
 
 
 @dataclass
@@ -97,10 +97,10 @@ class PeekabooObjective:
         rng: UnitRandom,
         counts: list[int],
         sample_unit: torch.Tensor,
-        iteration: int,
+        iteration: Iterations,
     ) -> ObjectiveOutput:
         """``cond``: per-sample conditioning (one row per composite), ``uncond``: shared, as from
-        :meth:`conditioning`."""
+        :meth:`conditioning`. ``iteration``: one for all units, or each unit's own (continuous batching)."""
         n_units = len(counts)
         per_unit: dict[str, torch.Tensor] = {}
         total = composites.images.new_zeros(n_units)
@@ -111,13 +111,13 @@ class PeekabooObjective:
             per_unit["t"] = _per_unit(out.timesteps.float(), sample_unit, n_units) / samples
             total = total + _per_unit(out.loss, sample_unit, n_units)
         if self.clip is not None:
-            out = self.clip(composites.images, cond["clip"], iteration)
+            out = self.clip(composites.images, cond["clip"], iteration, counts)
             per_unit["clip_logit"] = _per_unit(out.logit, sample_unit, n_units) / samples
             total = total + _per_unit(out.loss, sample_unit, n_units)
         if composites.alpha is not None:
             alpha_sum = composites.alpha.flatten(1).sum(1)
             per_unit["alpha_mean"] = alpha_sum.detach() / composites.alpha[0].numel()
-            total = total + self.lambda_alpha(iteration) * alpha_sum
+            total = total + self.lambda_alpha.at(iteration, alpha_sum) * alpha_sum
         return ObjectiveOutput(total.sum(), per_unit)
 
 

@@ -42,6 +42,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("schedule.iterations", "loss.n_backgrounds", "trainer.batch_size"):
         _positive(cfg, key)
     _positive(cfg, "schedule.timelapse_every", 0)
+    _validate_stop(cfg)
     _positive(cfg, "trainer.num_workers", 0)
     threshold = OmegaConf.select(cfg, "task.threshold")
     if threshold is not None and not 0 < threshold < 1:
@@ -104,7 +105,33 @@ def _validate_sds(sds: DictConfig, key: str) -> None:
 RGBA_TASK = "peekaboo.tasks.rgba.RGBATask"
 PROMPTS_DATA = "peekaboo.data.prompts.PromptsDataset"
 GRID_TASK = "peekaboo.tasks.fg_bg_grid.FgBgGridTask"
+SEGMENT_TASK = "peekaboo.tasks.segment.SegmentTask"
 GRID_DATA = "peekaboo.data.fg_bg_grid.FgBgGridDataset"
+
+
+def _validate_stop(cfg: DictConfig) -> None:
+    """``schedule.stop=converged`` stops segmentation units on their masks; its window is made of whole checks."""
+    stop = OmegaConf.select(cfg, "schedule.stop")
+    if getattr(stop, "value", stop) != "converged":
+        return
+    task = OmegaConf.select(cfg, "task._target_")
+    if task != SEGMENT_TASK:
+        raise ConfigError(
+            "schedule.stop",
+            f"'converged' stops segmentation masks (task=segment), not {task}: use schedule.stop=fixed",
+        )
+    for key in ("every", "window"):
+        _positive(cfg, f"schedule.converged.{key}")
+    for key in ("min_iterations", "tolerance"):
+        _positive(cfg, f"schedule.converged.{key}", 0)
+    converged = cfg.schedule.converged
+    if converged.window % converged.every:
+        raise ConfigError(
+            "schedule.converged.window",
+            f"must be a multiple of schedule.converged.every ({converged.every}), got {converged.window}",
+        )
+    if not 0 < converged.threshold < 1:
+        raise ConfigError("schedule.converged.threshold", f"must lie strictly between 0 and 1, got {converged.threshold}")
 
 
 def _validate_task(cfg: DictConfig) -> None:

@@ -91,3 +91,22 @@ def unit_pixel_variance(images: torch.Tensor, n_units: int) -> torch.Tensor:
 
     ``images`` (S, C, H, W) is unit-major with the same number of samples per unit (S = U * n)."""
     return images.detach().flatten(1).var(1, correction=0).view(n_units, -1).mean(1)
+
+
+def concat_composites(parts: list[Composites]) -> Composites:
+    """The composites of several scenes as one batch, unit-major in the order given (continuous batching)."""
+    first = parts[0]
+
+    def cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+        return None if any(v is None for v in values) else torch.cat(values)
+
+    layers = None
+    if all(p.layers is not None for p in parts):
+        layers = Layers(*(torch.cat([getattr(p.layers, f) for p in parts]) for f in ("foreground", "alpha", "background")))
+    return Composites(
+        images=torch.cat([p.images for p in parts]),
+        alpha=cat([p.alpha for p in parts]),
+        snapshot={name: torch.cat([p.snapshot[name] for p in parts]) for name in first.snapshot},
+        layers=layers,
+        stats={name: torch.cat([p.stats[name] for p in parts]) for name in first.stats},
+    )

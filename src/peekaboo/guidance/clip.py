@@ -9,6 +9,7 @@ composite; text embeddings are computed once per prompt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from peekaboo.embedding_cache import EmbeddingCache
 from peekaboo.priors.stable_diffusion import Precision, load_error, offline_requested
-from peekaboo.schedules import Schedule
+from peekaboo.schedules import Iterations, Schedule
 from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_config
 
 # OpenAI CLIP's normalisation, used when a checkpoint ships no preprocessor_config.json.
@@ -100,9 +101,12 @@ class ClipGuidance:
         features = F.normalize(self.model.visual_projection(pooled).float(), dim=-1)
         return self.model.logit_scale.exp().float() * (features * text).sum(-1)
 
-    def __call__(self, images: torch.Tensor, text: torch.Tensor, iteration: int) -> ClipOutput:
+    def __call__(
+        self, images: torch.Tensor, text: torch.Tensor, iteration: Iterations, counts: Sequence[int] | None = None
+    ) -> ClipOutput:
+        """``iteration``: one for all images, or each unit's own with ``counts`` (images per unit)."""
         logit = self.logits(images, text)
-        return ClipOutput(loss=-self.clip_coef(iteration) * logit, logit=logit.detach())
+        return ClipOutput(loss=-self.clip_coef.at(iteration, logit, counts) * logit, logit=logit.detach())
 
 
 TINY_CLIP_VERSION = 1

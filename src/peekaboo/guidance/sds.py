@@ -26,7 +26,7 @@ from peekaboo.engine.scene import Layers
 from peekaboo.errors import ConfigError
 from peekaboo.guidance.latent_composite import LatentCompositor, resize_images
 from peekaboo.priors.base import DiffusionPrior
-from peekaboo.schedules import Schedule
+from peekaboo.schedules import Iterations, Schedule, unit_iterations
 
 
 class Weighting(enum.Enum):
@@ -106,7 +106,7 @@ class ScoreDistillation:
         uncond: torch.Tensor,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
         layers: Layers | None = None,
     ) -> SDSOutput:
         """images (S, 3, H, W) in [0, 1]; cond (S, ...) prompt embeddings; uncond (1, ...); counts per unit.
@@ -139,19 +139,24 @@ class ScoreDistillation:
         uncond: torch.Tensor,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
     ) -> SDSOutput:
-        """Noise the latents, one batched cond/uncond UNet call, and the surrogate loss injecting the SDS gradient."""
+        """Noise the latents, one batched cond/uncond UNet call, and the surrogate loss injecting the SDS gradient.
+
+        ``iteration``: one for all units, or each unit's own: its timestep range and guidance scale follow it."""
         prior = self.prior
-        lo, hi = timestep_bounds(self.min_step(iteration), self.max_step(iteration), prior.num_train_timesteps)
-        timesteps = rng.randint(counts, lo, hi)
+        bounds = [
+            timestep_bounds(self.min_step(i), self.max_step(i), prior.num_train_timesteps)
+            for i in unit_iterations(iteration, len(counts))
+        ]
+        timesteps = rng.randint(counts, [lo for lo, _ in bounds], [hi for _, hi in bounds])
         noise = rng.randn(counts, *latents.shape[1:])
         abar = prior.alphas_cumprod[timesteps].view(-1, *([1] * (latents.dim() - 1)))
         noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
 
         with torch.no_grad():
             eps_cfg = prior.predict_noise_cfg(
-                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, self.guidance_scale(iteration)
+                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, self.guidance_scale.at(iteration, latents, counts)
             )
             w = 1 - abar if self.weighting is Weighting.sds else torch.ones_like(abar)
             grad = w * (eps_cfg - noise)
