@@ -13,14 +13,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-
-Iterations = int | Sequence[int]  # one iteration for every unit, or each unit's own
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from peekaboo.errors import ConfigError
+
+Iterations = int | Sequence[int]  # one iteration for every unit, or each unit's own
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,9 @@ class Schedule:
         y0, y1 = self.values[i - 1], self.values[i]
         return y0 + (y1 - y0) * (iteration - x0) / (x1 - x0)
 
-    def at(self, iteration: Iterations, like: torch.Tensor, counts: Sequence[int] | None = None) -> float | torch.Tensor:
+    def at(
+        self, iteration: Iterations, like: torch.Tensor, counts: Sequence[int] | None = None
+    ) -> float | torch.Tensor:
         """The value at one shared iteration (a float), or at each unit's own iteration: a float when they all
         agree (no device copy), else a tensor like ``like`` with one value per unit, or per sample when ``counts``
         (samples per unit) is given."""

@@ -131,7 +131,9 @@ def _validate_stop(cfg: DictConfig) -> None:
             f"must be a multiple of schedule.converged.every ({converged.every}), got {converged.window}",
         )
     if not 0 < converged.threshold < 1:
-        raise ConfigError("schedule.converged.threshold", f"must lie strictly between 0 and 1, got {converged.threshold}")
+        raise ConfigError(
+            "schedule.converged.threshold", f"must lie strictly between 0 and 1, got {converged.threshold}"
+        )
 
 
 def _validate_task(cfg: DictConfig) -> None:

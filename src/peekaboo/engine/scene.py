@@ -102,7 +102,8 @@ def concat_composites(parts: list[Composites]) -> Composites:
 
     layers = None
     if all(p.layers is not None for p in parts):
-        layers = Layers(*(torch.cat([getattr(p.layers, f) for p in parts]) for f in ("foreground", "alpha", "background")))
+        fields = ("foreground", "alpha", "background")
+        layers = Layers(*(torch.cat([getattr(p.layers, f) for p in parts]) for f in fields))
     return Composites(
         images=torch.cat([p.images for p in parts]),
         alpha=cat([p.alpha for p in parts]),

@@ -154,9 +154,10 @@ class ScoreDistillation:
         abar = prior.alphas_cumprod[timesteps].view(-1, *([1] * (latents.dim() - 1)))
         noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
 
+        scale = self.guidance_scale.at(iteration, latents, counts)
         with torch.no_grad():
             eps_cfg = prior.predict_noise_cfg(
-                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, self.guidance_scale.at(iteration, latents, counts)
+                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, scale
             )
             w = 1 - abar if self.weighting is Weighting.sds else torch.ones_like(abar)
             grad = w * (eps_cfg - noise)

@@ -14,8 +14,8 @@ import torch
 from peekaboo.data.base import Item
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
-from peekaboo.engine.stopping import StopReason
 from peekaboo.engine.scene import SegmentationScene
+from peekaboo.engine.stopping import StopReason
 from peekaboo.io.images import OVERLAY_COLOURS, gif_bytes, mask_png, overlay, png_bytes, resize_map, to_uint8_image
 from peekaboo.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.postprocess import PostprocessConfig
