@@ -20,6 +20,7 @@ from peekaboo.errors import ConfigError
 CONVERGED = [
     "schedule.iterations=40",
     "schedule.stop=converged",
+    "schedule.converged.metric=mean_abs",
     "schedule.converged.every=5",
     "schedule.converged.window=10",
     "schedule.converged.min_iterations=10",
@@ -96,20 +97,22 @@ def test_change_metrics():
     now[0, :2] = 0.9  # half the pixels
     then = torch.zeros(1, 4, 4)
     then[0, :1] = 0.9  # a quarter of them
-    mean_abs = ConvergenceCriterion(ChangeMetric.mean_abs)
-    iou = ConvergenceCriterion(ChangeMetric.iou, threshold=0.5)
+    mean_abs = ConvergenceCriterion(metric=ChangeMetric.mean_abs)
+    iou = ConvergenceCriterion(metric="iou", threshold=0.5)
     assert mean_abs.change(now, then).item() == pytest.approx(0.9 * 4 / 16)
     assert iou.change(now, then).item() == pytest.approx(1 - 4 / 8)
     assert iou.change(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)).item() == 0  # two empty masks agree
     criterion = ConvergenceCriterion(window=50, min_iterations=100, every=25)
     assert [criterion.due(i) for i in (25, 30, 50)] == [True, False, True]
     assert [criterion.can_stop(i) for i in (75, 100)] == [False, True]
+    assert ConvergenceCriterion().metric is ChangeMetric.iou  # the default (docs/performance_stopping.md)
 
 
 @pytest.mark.parametrize(
     ("overrides", "key", "message"),
     [
         (["schedule.stop=converged", "schedule.converged.window=30"], "schedule.converged.window", "multiple of"),
+        (["schedule.stop=converged", "schedule.converged.threshold=1"], "schedule.converged.threshold", "between"),
         (["schedule.stop=converged", "schedule.converged.every=0"], "schedule.converged.every", ">= 1"),
         (["schedule.stop=converged", "experiment=rgba"], "schedule.stop", "task=segment"),
         (["schedule.stop=sometimes"], "schedule.stop", "sometimes"),

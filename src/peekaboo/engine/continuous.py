@@ -1,9 +1,10 @@
 """Continuous batching: a fixed number of slots, each unit leaves when it stops, the queue refills its slot.
 
 Each unit is a one-unit scene with its own random streams, optimizer and iteration counter, so its trajectory
-is the one it would have alone: every step still scores all slots' composites in one batched objective call (one
-UNet call), but draws, schedules (``Schedule.at``) and the stopping rule follow the unit's own iteration. A unit
-that stops after n steps has the result of a fixed run of n iterations (tests/test_continuous.py).
+is the one it would have alone: every step runs the slots' scenes merged into one (``Scene.merge``: one batched
+forward of their masks, the same parameters) and scores them in one batched objective call (one UNet call), but
+draws, schedules (``Schedule.at``) and the stopping rule follow the unit's own iteration. A unit that stops after
+n steps has the result of a fixed run of n iterations (tests/test_continuous.py).
 
 As in ``peekaboo.engine.optimize`` nothing is read back to the host per iteration: only the stopping checks read
 (one read per check round, see ``peekaboo.engine.stopping``).
@@ -21,7 +22,7 @@ import torch
 
 from peekaboo.engine.optimize import Conditioning, EngineResult, OptimizerFactory
 from peekaboo.engine.random import UnitRandom
-from peekaboo.engine.scene import Scene, concat_composites
+from peekaboo.engine.scene import Scene
 from peekaboo.engine.stopping import ConvergenceCriterion, StopReason
 from peekaboo.objective import PeekabooObjective
 
@@ -62,6 +63,15 @@ class _Running:
     masks: dict[int, torch.Tensor] = field(default_factory=dict)  # check iteration -> alpha, for the criterion
 
 
+@dataclass
+class _Layout:
+    scene: Scene  # the active units' scenes merged
+    rng: UnitRandom
+    cond: Conditioning  # one row per sample
+    counts: list[int]
+    sample_unit: torch.Tensor
+
+
 class ContinuousEngine:
     """Optimises submitted units in ``slots`` slots; ``run`` steps and returns the units that finished.
 
@@ -86,7 +96,7 @@ class ContinuousEngine:
         self.queue: deque[UnitJob] = deque()
         self.active: list[_Running] = []
         self.steps = 0  # batched steps taken so far
-        self._layout: tuple[Conditioning, torch.Tensor] | None = None  # of the active units, until they change
+        self._layout: _Layout | None = None  # of the active units, until they change
 
     def submit(self, jobs: Iterable[UnitJob]) -> None:
         self.queue.extend(jobs)
@@ -114,24 +124,25 @@ class ContinuousEngine:
             self.active.append(running)
             self._layout = None
 
-    def _conditioning(self) -> tuple[Conditioning, torch.Tensor]:
-        """Per-sample conditioning and sample -> slot index of the active units, rebuilt when they change."""
+    def _merged(self) -> _Layout:
+        """The active units as one scene, with their streams, conditioning and layout; rebuilt when they change."""
         if self._layout is None:
-            counts = [c for r in self.active for c in r.job.scene.counts]
-            device = self.active[0].job.rng.device
-            sample_unit = torch.repeat_interleave(torch.arange(len(counts)), torch.as_tensor(counts)).to(device)
-            self._layout = (_concat([r.job.cond for r in self.active]), sample_unit)
+            scenes = [r.job.scene for r in self.active]
+            counts = [c for scene in scenes for c in scene.counts]
+            rng = UnitRandom.join([r.job.rng for r in self.active])
+            sample_unit = torch.repeat_interleave(torch.arange(len(counts)), torch.as_tensor(counts)).to(rng.device)
+            cond = _concat([r.job.cond for r in self.active])
+            self._layout = _Layout(type(scenes[0]).merge(scenes), rng, cond, counts, sample_unit)
         return self._layout
 
     def _step(self) -> list[UnitOutcome]:
         start = time.perf_counter()
-        active = self.active
-        cond, sample_unit = self._conditioning()
-        rng = UnitRandom.join([r.job.rng for r in active])
-        parts = [r.job.scene(r.job.rng) for r in active]
-        composites = concat_composites(parts)
-        counts = [c for r in active for c in r.job.scene.counts]
-        out = self.objective(composites, cond, self.uncond, rng, counts, sample_unit, [r.iteration for r in active])
+        active, merged = self.active, self._merged()
+        composites = merged.scene(merged.rng)
+        iterations = [r.iteration for r in active]
+        out = self.objective(
+            composites, merged.cond, self.uncond, merged.rng, merged.counts, merged.sample_unit, iterations
+        )
         for r in active:
             r.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
@@ -140,11 +151,11 @@ class ContinuousEngine:
         for name, value in (*out.per_unit.items(), *composites.stats.items()):
             for j, r in enumerate(active):
                 r.history.setdefault(name, []).append(value[j])
-        for r, part in zip(active, parts, strict=True):
+        for j, r in enumerate(active):
             if self.snapshot_every and r.iteration % self.snapshot_every == 0:
                 r.frame_iterations.append(r.iteration)
-                for name, value in part.snapshot.items():
-                    r.frames.setdefault(name, []).append(value[0])
+                for name, value in composites.snapshot.items():
+                    r.frames.setdefault(name, []).append(value[j])
             r.iteration += 1
         if self.on_iteration is not None:
             self.on_iteration(self.steps)
@@ -160,11 +171,12 @@ class ContinuousEngine:
         criterion = self.criterion
         if criterion is None:
             return stopped
-        checked, changes = [], []
+        checked, changes, masks = [], [], None
         for j, r in enumerate(self.active):
             if j in stopped or not criterion.due(r.iteration):
                 continue
-            mask = r.job.scene.outputs()["alpha"][0]
+            masks = self._merged().scene.outputs()["alpha"] if masks is None else masks
+            mask = masks[j]
             r.masks[r.iteration] = mask
             then = r.masks.get(criterion.kept(r.iteration))
             for old in [i for i in r.masks if i < criterion.kept(r.iteration)]:
@@ -181,13 +193,17 @@ class ContinuousEngine:
     def _finish(self, stopped: dict[int, StopReason]) -> list[UnitOutcome]:
         if not stopped:
             return []
-        outcomes = [self._outcome(self.active[j], reason) for j, reason in sorted(stopped.items())]
+        outputs = self._merged().scene.outputs()
+        outcomes = [
+            self._outcome(self.active[j], {name: v[j : j + 1] for name, v in outputs.items()}, reason)
+            for j, reason in sorted(stopped.items())
+        ]
         self.active = [r for j, r in enumerate(self.active) if j not in stopped]
         self._layout = None
         return outcomes
 
-    def _outcome(self, r: _Running, reason: StopReason) -> UnitOutcome:
-        outputs = {name: value.float().cpu() for name, value in r.job.scene.outputs().items()}
+    def _outcome(self, r: _Running, outputs: dict[str, torch.Tensor], reason: StopReason) -> UnitOutcome:
+        outputs = {name: value.float().cpu() for name, value in outputs.items()}
         frame_iterations = list(r.frame_iterations)
         frames = {}
         if self.snapshot_every:  # the final frame: the output of the same name, as the fixed engine

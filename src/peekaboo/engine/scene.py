@@ -50,6 +50,11 @@ class Scene(nn.Module):
         several units (the foreground/background grid) return their own, each parameter in exactly one group."""
         return [self.unit_parameters(unit) for unit in range(len(self.counts))]
 
+    @classmethod
+    def merge(cls, scenes: list[Scene]) -> Scene:
+        """One scene over the units of several, sharing their parameters (continuous batching)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be merged: continuous batching needs Scene.merge")
+
     def forward(self, rng: UnitRandom) -> Composites:
         raise NotImplementedError
 
@@ -72,6 +77,11 @@ class SegmentationScene(Scene):
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         return self.alpha.unit_parameters(unit)
 
+    @classmethod
+    def merge(cls, scenes: list[SegmentationScene]) -> SegmentationScene:
+        alpha = Parametrization.merge([s.alpha for s in scenes])
+        return cls(torch.cat([s.images for s in scenes]), alpha, scenes[0].n_backgrounds)
+
     def forward(self, rng: UnitRandom) -> Composites:
         alpha = self.alpha()  # (U, 1, H, W)
         u, _, h, w = alpha.shape
@@ -91,23 +101,3 @@ def unit_pixel_variance(images: torch.Tensor, n_units: int) -> torch.Tensor:
 
     ``images`` (S, C, H, W) is unit-major with the same number of samples per unit (S = U * n)."""
     return images.detach().flatten(1).var(1, correction=0).view(n_units, -1).mean(1)
-
-
-def concat_composites(parts: list[Composites]) -> Composites:
-    """The composites of several scenes as one batch, unit-major in the order given (continuous batching)."""
-    first = parts[0]
-
-    def cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
-        return None if any(v is None for v in values) else torch.cat(values)
-
-    layers = None
-    if all(p.layers is not None for p in parts):
-        fields = ("foreground", "alpha", "background")
-        layers = Layers(*(torch.cat([getattr(p.layers, f) for p in parts]) for f in fields))
-    return Composites(
-        images=torch.cat([p.images for p in parts]),
-        alpha=cat([p.alpha for p in parts]),
-        snapshot={name: torch.cat([p.snapshot[name] for p in parts]) for name in first.snapshot},
-        layers=layers,
-        stats={name: torch.cat([p.stats[name] for p in parts]) for name in first.stats},
-    )

@@ -34,29 +34,23 @@ class StopReason(enum.Enum):
 class ConvergedConfig:
     """Schema of ``schedule.converged``: the settling criterion of ``schedule.stop=converged``."""
 
-    metric: ChangeMetric = ChangeMetric.mean_abs
-    window: int = 50  # compare with the mask this many iterations earlier (a multiple of ``every``)
-    tolerance: float = 0.005  # settled when the change over the window is at most this
-    min_iterations: int = 100  # never stop before this many iterations
+    metric: ChangeMetric = ChangeMetric.iou  # the binary mask settles long before soft alpha stops drifting
+    window: int = 25  # compare with the mask this many iterations earlier (a multiple of ``every``)
+    tolerance: float = 0.01  # settled when the change over the window is at most this
+    min_iterations: int = 50  # never stop before this many iterations
     every: int = 25  # check at the unit's iterations every, 2 every, ... (one host read per check round)
-    threshold: float = 0.5  # binarisation of metric=iou
+    threshold: float = 0.5  # binarisation of metric=iou (task.threshold's default)
 
 
 class ConvergenceCriterion:
     """Keeps each unit's masks at its check iterations and decides, per unit, whether it has settled."""
 
-    def __init__(
-        self,
-        metric: ChangeMetric | str = ChangeMetric.mean_abs,
-        window: int = 50,
-        tolerance: float = 0.005,
-        min_iterations: int = 100,
-        every: int = 25,
-        threshold: float = 0.5,
-    ):
-        self.metric = ChangeMetric(getattr(metric, "value", metric))
-        self.window, self.tolerance, self.min_iterations = window, tolerance, min_iterations
-        self.every, self.threshold = every, threshold
+    def __init__(self, **settings):
+        """``settings``: fields of ``ConvergedConfig`` (its defaults for the others)."""
+        config = ConvergedConfig(**settings)
+        self.metric = ChangeMetric(getattr(config.metric, "value", config.metric))
+        self.window, self.tolerance, self.min_iterations = config.window, config.tolerance, config.min_iterations
+        self.every, self.threshold = config.every, config.threshold
 
     def due(self, iteration: int) -> bool:
         """Whether a unit that has run ``iteration`` steps is checked now (its mask is then recorded)."""
