@@ -434,9 +434,10 @@ def stopping_rows(args, device: torch.device) -> list[StoppingRow]:
     rows = []
     batch, scenes = args.stopping_batch, args.stopping_scenes
     for model in args.stopping_models:
-        for param in STOPPING_PARAMS:
+        for param in args.stopping_params:
             label = f"{model} {param} ({scenes} scenes)"
-            module, items = stopping_module(model, param, scenes, device, [])
+            steps = [] if args.stopping_iterations is None else [f"schedule.iterations={args.stopping_iterations}"]
+            module, items = stopping_module(model, param, scenes, device, steps)
             chunks = [items[i : i + batch] for i in range(0, scenes, batch)]
             start = time.perf_counter()
             fixed = [module.optimize_batch(chunk)[1].outputs["alpha"] for chunk in chunks]
@@ -451,12 +452,12 @@ def stopping_rows(args, device: torch.device) -> list[StoppingRow]:
                 [f"schedule.iterations={args.curve_iterations}", f"schedule.timelapse_every={CURVE_EVERY}"],
             )
             frames = [f for chunk in chunks for f in curve_module.optimize_batch(chunk)[1].frames["alpha"].unbind(1)]
-            steps = [*range(0, args.curve_iterations, CURVE_EVERY), args.curve_iterations]
-            curve = {n: miou(module, items, [f[k] for f in frames]) for k, n in enumerate(steps) if n}
+            taken = [*range(0, args.curve_iterations, CURVE_EVERY), args.curve_iterations]
+            curve = {n: miou(module, items, [f[k] for f in frames]) for k, n in enumerate(taken) if n}
             rows.append(
                 StoppingRow(label, FIXED, batch, scenes, seconds, iterations, miou(module, items, fixed_alphas), curve)
             )
-            module, items = stopping_module(model, param, scenes, device, ["schedule.stop=converged"])
+            module, items = stopping_module(model, param, scenes, device, [*steps, "schedule.stop=converged"])
             start = time.perf_counter()
             finished = module.optimize_stream(items, slots=batch)
             seconds = time.perf_counter() - start
@@ -535,8 +536,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default="toy",
         help="models of the convergence-stopping rows, e.g. toy,toy_sd ('' skips them; default toy)",
     )
+    parser.add_argument(
+        "--stopping-params",
+        default=",".join(STOPPING_PARAMS),
+        help=f"parametrizations of the stopping rows (default {','.join(STOPPING_PARAMS)})",
+    )
     parser.add_argument("--stopping-scenes", type=int, default=16, help="toy scenes of the stopping rows (16)")
     parser.add_argument("--stopping-batch", type=int, default=8, help="batch size / slots of the stopping rows (8)")
+    parser.add_argument(
+        "--stopping-iterations", type=int, help="schedule.iterations of the stopping rows (default: the recipe's)"
+    )
     parser.add_argument("--curve-iterations", type=int, default=300, help="length of the mIoU-vs-iterations curve")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
@@ -544,6 +553,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.batches = [int(b) for b in args.batches.split(",")]
     args.workloads = [w for w in args.workloads.split(",") if w]  # "" skips them (e.g. --full alone)
     args.stopping_models = [m for m in args.stopping_models.split(",") if m]
+    args.stopping_params = [p for p in args.stopping_params.split(",") if p]
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose among {', '.join(WORKLOADS)}")
