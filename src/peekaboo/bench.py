@@ -418,12 +418,13 @@ def stopping_module(model: str, param: str, scenes: int, device: torch.device, e
 
 
 def miou(module, items, alphas: list[torch.Tensor]) -> float:
-    """Mean IoU at the task's threshold of one (1, H, W) mask per item against its ground truth."""
+    """Mean IoU at the task's threshold of one (..., H, W) mask per item against its ground truth."""
     from peekaboo.metrics import score_alpha
 
     threshold = module._state["task"].threshold
+    masks = [a.reshape(a.shape[-2:]).numpy() for a in alphas]
     return statistics.fmean(
-        score_alpha(a[0].numpy(), item.mask, (threshold,))["iou"][0] for a, item in zip(alphas, items, strict=True)
+        score_alpha(a, item.mask, (threshold,))["iou"][0] for a, item in zip(masks, items, strict=True)
     )
 
 
@@ -442,7 +443,7 @@ def stopping_rows(args, device: torch.device) -> list[StoppingRow]:
             start = time.perf_counter()
             fixed = [module.optimize_batch(chunk)[1].outputs["alpha"] for chunk in chunks]
             seconds = time.perf_counter() - start
-            fixed_alphas = [a[None] for chunk in fixed for a in chunk]
+            fixed_alphas = [a for chunk in fixed for a in chunk]
             iterations = module.cfg.schedule.iterations
             curve_module, _ = stopping_module(
                 model,
