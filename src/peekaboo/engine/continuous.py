@@ -101,10 +101,6 @@ class ContinuousEngine:
     def submit(self, jobs: Iterable[UnitJob]) -> None:
         self.queue.extend(jobs)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self.queue or self.active)
-
     def run(self, drain: bool) -> list[UnitOutcome]:
         """Step until every unit has finished (``drain``), or until a slot is free and the queue is empty (more
         work should be submitted first); returns the units that finished meanwhile."""

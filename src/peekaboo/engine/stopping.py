@@ -36,7 +36,7 @@ class ConvergedConfig:
 
     metric: ChangeMetric = ChangeMetric.iou  # the binary mask settles long before soft alpha stops drifting
     window: int = 25  # compare with the mask this many iterations earlier (a multiple of ``every``)
-    tolerance: float = 0.01  # settled when the change over the window is at most this
+    tolerance: float = 0.02  # settled when the change over the window is at most this
     min_iterations: int = 50  # never stop before this many iterations
     every: int = 25  # check at the unit's iterations every, 2 every, ... (one host read per check round)
     threshold: float = 0.5  # binarisation of metric=iou (task.threshold's default)
