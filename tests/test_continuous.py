@@ -6,6 +6,8 @@ iteration and streams). Tolerances as tests/test_batching.py: batching changes f
 """
 
 import csv
+import dataclasses
+import io
 import json
 
 import pytest
@@ -13,7 +15,8 @@ import torch
 
 from conftest import compose, module_and_items, run_cli
 from peekaboo.config.validate import validate
-from peekaboo.engine.stopping import ChangeMetric, ConvergenceCriterion
+from peekaboo.engine.continuous import UnitOutcome, stack_outcomes
+from peekaboo.engine.stopping import ChangeMetric, ConvergenceCriterion, StopReason
 from peekaboo.errors import ConfigError
 
 # per-iteration schedules, so a unit that read its neighbours' iteration would get another result
@@ -154,3 +157,41 @@ def test_trainer_predict_writes_every_item_with_its_iterations_and_resumes(tmp_p
     assert metrics["n"] == 5 and 0 < metrics["mIoU"] <= 1
     assert run_cli(args, cwd=tmp_path).returncode == 0  # resumed: every item complete, nothing redone
     assert all((item / "result.json").stat().st_mtime_ns == stamp for item, stamp in stamps.items())
+
+
+def test_an_items_prompts_stop_on_their_own_and_keep_their_own_histories():
+    module, items = module_and_items("toy", "raster_bilateral", 4, *CONVERGED)
+    item = items[0]
+    prompts = [item.prompts[0], item.meta["distractors"][0]["prompt"]]
+    both = dataclasses.replace(item, prompts=prompts)
+    (_, units, result), *_ = module.optimize_stream([both], slots=2)
+    artifacts = module._state["task"].artifacts([both], units, result, {})[0]
+    for k, prompt in enumerate(prompts):
+        (_, _, alone), *_ = module.optimize_stream([dataclasses.replace(item, prompts=[prompt])], slots=1)
+        torch.testing.assert_close(result.outputs["alpha"][k : k + 1], alone.outputs["alpha"], rtol=0, atol=1e-4)
+        entry = artifacts.record["results"][k]
+        assert entry["iterations"] == alone.unit_iterations[0] and entry["stopped"] == alone.stopped[0]
+        rows = list(csv.DictReader(io.StringIO(artifacts.files[f"{entry['dir']}/history.csv"].decode())))
+        assert len(rows) == entry["iterations"] and len(artifacts.history["sds"][k]) == entry["iterations"]
+
+
+def test_stacked_units_pad_histories_with_nan_and_timelapses_with_their_last_frame():
+    def outcome(key, n):
+        frames = torch.arange(len(range(0, n, 2)) + 1, dtype=torch.float32).view(-1, 1, 1, 1)  # every 2nd + final
+        return UnitOutcome(
+            key,
+            {"alpha": torch.full((1, 1, 1, 1), float(n))},
+            {"sds": torch.ones(n)},
+            {"alpha": frames},
+            list(range(0, n, 2)) + [n],
+            n,
+            StopReason.converged if n < 5 else StopReason.iterations,
+            float(n),
+        )
+
+    result = stack_outcomes([outcome("a", 3), outcome("b", 5)])
+    assert result.unit_iterations == [3, 5] and result.stopped == ["converged", "iterations"]
+    assert result.iterations == 5 and result.seconds == 8 and result.frame_iterations == [0, 2, 4, 5]
+    assert result.history["sds"].shape == (5, 2) and result.history["sds"][3:, 0].isnan().all()
+    assert result.frames["alpha"][:, 0].flatten().tolist() == [0, 1, 2, 2]  # the final frame held
+    assert result.outputs["alpha"].flatten().tolist() == [3, 5]
