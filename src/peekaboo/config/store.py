@@ -32,6 +32,7 @@ from peekaboo.priors.toy import ToyPriorConfig
 from peekaboo.tasks.fg_bg_grid import FgBgGridTaskConfig
 from peekaboo.tasks.rgba import RGBATaskConfig
 from peekaboo.tasks.segment import SegmentTaskConfig
+from peekaboo.toy.learned.config import TrainPriorConfig
 
 SCHEMAS = {
     "method": {"method": MethodConfig, "diffseg": DiffSegConfig, "attn_gmm": AttentionGMMConfig, "daam": DAAMConfig},
@@ -58,6 +59,7 @@ def register_configs() -> None:
     register_resolvers()
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
+    store.store(name="train_prior_schema", node=TrainPriorConfig)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             store.store(group=group, name=f"schema_{name}", node=node)
