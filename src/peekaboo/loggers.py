@@ -60,7 +60,7 @@ class WandbItemLogger(Callback):
                     masks["ground truth"] = {"mask_data": art.gt, "class_labels": {1: "object", 255: "void"}}
                 log[f"items/{art.item_id}/overlay"] = wandb.Image(art.preview, masks=masks)
             for name, curves in art.history.items():
-                xs = list(range(len(curves[0])))
+                xs = [list(range(len(curve))) for curve in curves]  # prompts may stop at different iterations
                 log[f"items/{art.item_id}/{name}"] = wandb.plot.line_series(
                     xs=xs, ys=curves, keys=art.record["prompts"], title=f"{art.item_id} {name}", xname="iteration"
                 )
