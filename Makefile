@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 PORT ?= 7860
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo app test test-full bench bench-full lint format clean
+.PHONY: help install demo app test test-full bench bench-full train-prior check-prior lint format clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ bench: $(STAMP) ## throughput benchmark: one-item loop vs batched engine (tiny_s
 
 bench-full: $(STAMP) ## also time one full-size SD1.5 step built from configs (fp32 vs bf16)
 	$(PY) -m benchmarks.bench --full
+
+train-prior: $(STAMP) ## retrain the toy SD (model=toy_sd) on 2 CPU cores and install it as the shipped weights
+	$(PY) -m peekaboo.toy.train_prior install=true
+
+check-prior: $(STAMP) ## sample check of the toy SD: 8 DDIM samples per class, shape and colour accuracy, grid PNG
+	$(PY) -m peekaboo.toy.check_prior --grid outputs/toy_sd_samples.png
 
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check src tests experiments benchmarks run.py

@@ -372,6 +372,138 @@ def full_rows(args, device: torch.device) -> list[Row]:
     return rows
 
 
+STOPPING_PARAMS = ("raster_bilateral", "fourier_bilateral")
+CURVE_EVERY = 25  # the mIoU-vs-iterations curve: masks at iterations 25, 50, ...
+FIXED, CONVERGED = "fixed schedule", "converged + continuous"
+
+
+@dataclass
+class StoppingRow:
+    """One way of segmenting the same toy scenes: its wall time for all of them and their mIoU."""
+
+    workload: str
+    mode: str  # FIXED (the baseline of its workload) or CONVERGED
+    batch: int  # items per fixed batch, or slots of the continuous batch
+    scenes: int
+    seconds: float  # wall time for every scene (scenes and prompts built, no files written)
+    mean_iterations: float  # optimisation steps per scene
+    mIoU: float  # noqa: N815 (the metric's name in metrics.json)
+    curve: dict[int, float] | None = None  # mIoU after each CURVE_EVERY iterations (the fixed row only)
+
+    @property
+    def images_per_hour(self) -> float:
+        return 3600.0 * self.scenes / self.seconds
+
+
+def stopping_module(model: str, param: str, scenes: int, device: torch.device, extra: list[str]):
+    """The default recipe of ``model`` and ``param`` on ``scenes`` toy scenes (no timelapse), and the scenes."""
+    from peekaboo.config.build import build
+    from peekaboo.config.compose import compose
+    from peekaboo.lightning.module import PeekabooModule
+
+    cfg = compose(
+        [
+            f"model={model}",
+            "data=toy",
+            f"data.num_scenes={scenes}",
+            f"param={param}",
+            "schedule.timelapse_every=0",
+            *extra,
+        ]
+    )
+    module = PeekabooModule(cfg)
+    module.prepare(device)
+    dataset = build(cfg.data)
+    return module, [dataset[i] for i in range(scenes)]
+
+
+def miou(module, items, alphas: list[torch.Tensor]) -> float:
+    """Mean IoU at the task's threshold of one (..., H, W) mask per item against its ground truth."""
+    from peekaboo.evaluation.metrics import score_alpha
+
+    threshold = module._state["task"].threshold
+    masks = [a.reshape(a.shape[-2:]).numpy() for a in alphas]
+    return statistics.fmean(
+        score_alpha(a, item.mask, (threshold,))["iou"][0] for a, item in zip(masks, items, strict=True)
+    )
+
+
+def stopping_rows(args, device: torch.device) -> list[StoppingRow]:
+    """Per model and parametrization: the recipe's fixed schedule in batches of ``--stopping-batch`` against
+    ``schedule.stop=converged`` with continuous batching in as many slots, on the same scenes; and the curve of
+    mIoU against iterations (one run of ``--curve-iterations`` fixed iterations, a mask every CURVE_EVERY)."""
+    rows = []
+    batch, scenes = args.stopping_batch, args.stopping_scenes
+    for model in args.stopping_models:
+        for param in args.stopping_params:
+            label = f"{model} {param} ({scenes} scenes)"
+            steps = [] if args.stopping_iterations is None else [f"schedule.iterations={args.stopping_iterations}"]
+            module, items = stopping_module(model, param, scenes, device, steps)
+            chunks = [items[i : i + batch] for i in range(0, scenes, batch)]
+            start = time.perf_counter()
+            fixed = [module.optimize_batch(chunk)[1].outputs["alpha"] for chunk in chunks]
+            seconds = time.perf_counter() - start
+            fixed_alphas = [a for chunk in fixed for a in chunk]
+            iterations = module.cfg.schedule.iterations
+            curve_module, _ = stopping_module(
+                model,
+                param,
+                scenes,
+                device,
+                [f"schedule.iterations={args.curve_iterations}", f"schedule.timelapse_every={CURVE_EVERY}"],
+            )
+            frames = [f for chunk in chunks for f in curve_module.optimize_batch(chunk)[1].frames["alpha"].unbind(1)]
+            taken = [*range(0, args.curve_iterations, CURVE_EVERY), args.curve_iterations]
+            curve = {n: miou(module, items, [f[k] for f in frames]) for k, n in enumerate(taken) if n}
+            rows.append(
+                StoppingRow(label, FIXED, batch, scenes, seconds, iterations, miou(module, items, fixed_alphas), curve)
+            )
+            module, items = stopping_module(model, param, scenes, device, [*steps, "schedule.stop=converged"])
+            start = time.perf_counter()
+            finished = module.optimize_stream(items, slots=batch)
+            seconds = time.perf_counter() - start
+            by_id = {item.item_id: result for item, _, result in finished}
+            results = [by_id[item.item_id] for item in items]
+            mean_iterations = statistics.fmean(r.unit_iterations[0] for r in results)
+            alphas = [r.outputs["alpha"] for r in results]
+            rows.append(
+                StoppingRow(label, CONVERGED, batch, scenes, seconds, mean_iterations, miou(module, items, alphas))
+            )
+            print(format_stopping(rows[-2:]).splitlines()[-1], flush=True)
+    return rows
+
+
+def stopping_ratios(rows: list[StoppingRow]) -> list[float]:
+    """Images per hour of each row relative to its workload's fixed schedule."""
+    baselines = {row.workload: row for row in rows if row.mode == FIXED}
+    return [row.images_per_hour / baselines[row.workload].images_per_hour for row in rows]
+
+
+def format_stopping(rows: list[StoppingRow]) -> str:
+    header = (
+        "| workload | mode | batch | s (all scenes) | iterations/scene | img/h | x baseline | mIoU | mIoU - fixed |"
+    )
+    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
+    fixed = {row.workload: row.mIoU for row in rows if row.mode == FIXED}
+    for row, ratio in zip(rows, stopping_ratios(rows), strict=True):
+        lines.append(
+            f"| {row.workload} | {row.mode} | {row.batch} | {row.seconds:.1f} | {row.mean_iterations:.0f} | "
+            f"{row.images_per_hour:.0f} | {ratio:.2f} | {row.mIoU:.3f} | {row.mIoU - fixed[row.workload]:+.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def format_curves(rows: list[StoppingRow]) -> str:
+    """mIoU after 25, 50, ... fixed iterations, one line per workload."""
+    curves = [row for row in rows if row.curve]
+    if not curves:
+        return ""
+    steps = list(curves[0].curve)
+    lines = ["| workload | " + " | ".join(str(n) for n in steps) + " |", "|---|" + "---|" * len(steps)]
+    lines += [f"| {row.workload} | " + " | ".join(f"{row.curve[n]:.3f}" for n in steps) + " |" for row in curves]
+    return "\n".join(lines)
+
+
 def toy_scene_seconds(device: torch.device) -> tuple[float, int]:
     """Wall time of one toy scene with the toy preset's iteration count, artifacts included."""
     module, items = module_for(["model=toy", "data=toy", "data.size=32"], None, device, 1)
@@ -400,15 +532,33 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bilateral-size", type=int, default=256, help="mask size of the bilateral rows (256)")
     parser.add_argument("--no-attention", dest="attention", action="store_false", help="skip the attention rows")
     parser.add_argument("--no-scene", dest="scene", action="store_false", help="skip the toy scene timing")
+    parser.add_argument(
+        "--stopping-models",
+        default="toy",
+        help="models of the convergence-stopping rows, e.g. toy,toy_sd ('' skips them; default toy)",
+    )
+    parser.add_argument(
+        "--stopping-params",
+        default=",".join(STOPPING_PARAMS),
+        help=f"parametrizations of the stopping rows (default {','.join(STOPPING_PARAMS)})",
+    )
+    parser.add_argument("--stopping-scenes", type=int, default=16, help="toy scenes of the stopping rows (16)")
+    parser.add_argument("--stopping-batch", type=int, default=8, help="batch size / slots of the stopping rows (8)")
+    parser.add_argument(
+        "--stopping-iterations", type=int, help="schedule.iterations of the stopping rows (default: the recipe's)"
+    )
+    parser.add_argument("--curve-iterations", type=int, default=300, help="length of the mIoU-vs-iterations curve")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
     args.workloads = [w for w in args.workloads.split(",") if w]  # "" skips them (e.g. --full alone)
+    args.stopping_models = [m for m in args.stopping_models.split(",") if m]
+    args.stopping_params = [p for p in args.stopping_params.split(",") if p]
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose among {', '.join(WORKLOADS)}")
-    if min(args.warmup, args.iterations, args.repeats, args.full_warmup, args.full_iterations) < 1:
+    if min(args.warmup, args.iterations, args.repeats, args.full_warmup, args.full_iterations, args.stopping_batch) < 1:
         parser.error("warm-up and measured iteration counts and repeats must be >= 1")
     return args
 
@@ -458,8 +608,16 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 f"batch {best.batch} {best.images_per_hour:.0f}"
             )
         rows += full
+    stopping = stopping_rows(args, device) if args.stopping_models else []
+    if stopping:
+        print(format_stopping(stopping), flush=True)
+        print(f"mIoU after n fixed iterations (the curve behind schedule.converged):\n{format_curves(stopping)}")
     if args.json:
         records = [{**asdict(row), "x_baseline": x} for row, x in zip(rows, speedups(rows), strict=True)]
+        records += [
+            {**asdict(row), "images_per_hour": row.images_per_hour, "x_baseline": x}
+            for row, x in zip(stopping, stopping_ratios(stopping), strict=True)
+        ]
         args.json.write_text(json.dumps(records, indent=1))
     return rows
 

@@ -1,5 +1,7 @@
 """``make bench`` smoke test with tiny sizes: the table's structure and its ratios (no timing assertions)."""
 
+import json
+
 import pytest
 
 from benchmarks import bench
@@ -42,6 +44,11 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
             "--full-iterations=1",
             "--full-warmup=1",
             "--no-scene",
+            "--stopping-params=raster_bilateral",
+            "--stopping-scenes=3",
+            "--stopping-batch=2",
+            "--stopping-iterations=3",
+            "--curve-iterations=25",
             f"--json={tmp_path / 'rows.json'}",
         ]
     )
@@ -72,4 +79,23 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
     assert all(r.seconds > 0 and r.peak_mib > 0 for r in rows)
     assert "| workload | mode | batch |" in out and "toy world, one mask, one background, 32x32:" in out
     assert "bf16 + channels_last / fp32 =" in out and "CPU cores, freed memory " in out
-    assert (tmp_path / "rows.json").read_text().count('"x_baseline"') == len(rows)
+    records = json.loads((tmp_path / "rows.json").read_text())
+    assert len(records) == len(rows) + 2 and all("x_baseline" in r for r in records)
+    fixed, converged = records[-2:]  # the convergence-stopping rows: same scenes, fixed schedule first
+    assert (fixed["mode"], converged["mode"]) == (bench.FIXED, bench.CONVERGED) and fixed["x_baseline"] == 1
+    assert fixed["scenes"] == converged["scenes"] == 3 and 0 <= fixed["mIoU"] <= 1 and 0 <= converged["mIoU"] <= 1
+    assert fixed["mean_iterations"] == converged["mean_iterations"] == 3  # min_iterations 50: none stops early
+    assert list(fixed["curve"]) == ["25"] and converged["curve"] is None
+    assert "mIoU after n fixed iterations" in out
+
+
+def test_stopping_ratios_compare_images_per_hour_with_the_fixed_schedule():
+    rows = [
+        bench.StoppingRow("w", bench.FIXED, 8, 16, 100.0, 200, 0.90, {25: 0.5, 50: 0.9}),
+        bench.StoppingRow("w", bench.CONVERGED, 8, 16, 40.0, 70, 0.895),
+    ]
+    assert rows[0].images_per_hour == pytest.approx(3600 * 16 / 100)
+    assert bench.stopping_ratios(rows) == pytest.approx([1.0, 2.5])
+    table = bench.format_stopping(rows).splitlines()
+    assert table[3].split("|")[7].strip() == "2.50" and table[3].split("|")[9].strip() == "-0.005"
+    assert bench.format_curves(rows).splitlines()[2] == "| w | 0.500 | 0.900 |"

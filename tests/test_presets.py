@@ -25,6 +25,9 @@ COMPANIONS = {
     "experiment=fig_implicit_vs_pixel": ["param=fourier_rgba"],  # a sweep over param
     "row=attn_gmm": ["model=tiny_sd"],
     "row=daam": ["model=tiny_sd"],
+    "row=attn_gmm_bare": ["model=tiny_sd"],
+    "row=raster_bilateral_half": ["model=toy_sd"],
+    "row=diffseg": ["model=tiny_sd", "data=toy"],
 }
 GROUPS = ["method", "model", "data", "param", "optimizer", "loss", "guidance_map", "schedule", "task", "trainer"]
 GROUPS += ["logger", "tuning", "experiment", "row", "task/postprocess", "param/field"]
@@ -51,7 +54,8 @@ def test_preset_composes_and_validates(preset, monkeypatch):
         monkeypatch.setattr("torch.cuda.is_available", lambda: True)
         monkeypatch.setattr("torch.cuda.device_count", lambda: 8)
     if group == "tuning":  # selected by (model, param), never typed: compose the pair it tunes
-        model, param = name.split("_", 1)
+        model = max((m.stem for m in (CONF / "model").glob("*.yaml") if name.startswith(f"{m.stem}_")), key=len)
+        param = name.removeprefix(f"{model}_")
         overrides = [f"model={model}", f"param={param}", *COMPANIONS.get(f"param={param}", [])]
         overrides = [o for o in overrides if not o.startswith("model=")] + [f"model={model}"]
     else:

@@ -143,7 +143,9 @@ def _run(cfg: DictConfig, chash: str) -> dict[str, Any] | None:
     item_ids = list(dataset.item_ids)
     check_item_ids(item_ids, f"data={cfg.data.name}")
     module = get_class(cfg.method._target_)(cfg, {"config_hash": chash, "variant": variant_record(cfg)})
-    datamodule = ItemDataModule(dataset, output_dir, chash, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.resume)
+    # schedule.stop=converged: one item per predict step into trainer.batch_size slots (peekaboo.lightning.stream)
+    loader_batch = 1 if getattr(module, "continuous", False) else cfg.trainer.batch_size
+    datamodule = ItemDataModule(dataset, output_dir, chash, loader_batch, cfg.trainer.num_workers, cfg.resume)
     logger = build_logger(cfg, output_dir)
     callbacks = [ItemWriter(output_dir, item_ids)]
     if cfg.trainer.enable_progress_bar:

@@ -3,6 +3,9 @@
 A schedule is written in the config either as a number (constant) or as a list of ``[iteration, value]``
 points, interpolated linearly in between and held constant before the first and after the last point:
 ``loss.lambda_alpha=[[0,0.02],[150,0.05]]``.
+
+Under continuous batching the units of one step are at different iterations of their own optimisations, so
+schedules are also evaluated per unit (``Schedule.at``): each unit sees its own iteration, never its neighbours'.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from peekaboo.errors import ConfigError
+
+Iterations = int | Sequence[int]  # one iteration for every unit, or each unit's own
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,27 @@ class Schedule:
         y0, y1 = self.values[i - 1], self.values[i]
         return y0 + (y1 - y0) * (iteration - x0) / (x1 - x0)
 
+    def at(
+        self, iteration: Iterations, like: torch.Tensor, counts: Sequence[int] | None = None
+    ) -> float | torch.Tensor:
+        """The value at one shared iteration (a float), or at each unit's own iteration: a float when they all
+        agree (no device copy), else a tensor like ``like`` with one value per unit, or per sample when ``counts``
+        (samples per unit) is given."""
+        if isinstance(iteration, int):
+            return self(iteration)
+        values = [self(i) for i in iteration]
+        if all(v == values[0] for v in values):
+            return values[0]
+        if counts is not None:
+            values = [v for v, n in zip(values, counts, strict=True) for _ in range(n)]
+        return torch.tensor(values, dtype=like.dtype, device=like.device)
+
     @property
     def breakpoints(self) -> tuple[float, ...]:
         """The values at the points; a piecewise-linear schedule's extremes are among them."""
         return self.values
+
+
+def unit_iterations(iteration: Iterations, n_units: int) -> list[int]:
+    """Each unit's iteration: a shared one repeated, or the units' own."""
+    return [iteration] * n_units if isinstance(iteration, int) else list(iteration)

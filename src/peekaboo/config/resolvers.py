@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from importlib.resources import files
 
 from omegaconf import OmegaConf
 
@@ -21,6 +22,12 @@ def run_label(model: str, loss: str, param: str, method_tag: str | None = None) 
     return f"{model}_{loss}_{param}"
 
 
+def package_path(package: str, *parts: str) -> str:
+    """A file or folder shipped inside an installed package (``${package_path:peekaboo.toy.learned,weights}``):
+    found wherever peekaboo lives, whatever the working directory."""
+    return str(files(package).joinpath(*parts))
+
+
 def register_resolvers() -> None:
     """Idempotent; registered with the config schemas (CLI, tests, and renderers reading saved configs)."""
     if not OmegaConf.has_resolver("mul"):
@@ -29,3 +36,5 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("default", lambda value, fallback: fallback if value is None else value)
     if not OmegaConf.has_resolver("run_label"):
         OmegaConf.register_new_resolver("run_label", run_label)
+    if not OmegaConf.has_resolver("package_path"):
+        OmegaConf.register_new_resolver("package_path", package_path)

@@ -10,17 +10,24 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from peekaboo.engine.configs import ConvergedConfig, StopRule
 from peekaboo.guidance.configs import LossConfig
 from peekaboo.params.configs import ParamConfig
 
 
 @dataclass
 class ScheduleConfig:
-    """Schema of ``schedule``: how long each optimisation runs and how often the timelapse samples it."""
+    """Schema of ``schedule``: how long each optimisation runs and how often the timelapse samples it.
+
+    ``stop=converged`` stops each unit once its mask has settled (``converged``, see peekaboo.engine.stopping;
+    ``iterations`` is then the maximum) and runs the units in ``trainer.batch_size`` slots refilled as they stop
+    (peekaboo.engine.continuous)."""
 
     name: str = "paper"
     iterations: int = 300
     timelapse_every: int = 10  # 0 disables the timelapse
+    stop: StopRule = StopRule.fixed  # fixed: every unit runs ``iterations`` (the paper); converged: see above
+    converged: ConvergedConfig = field(default_factory=ConvergedConfig)
 
 
 @dataclass

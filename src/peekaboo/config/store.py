@@ -27,6 +27,7 @@ from peekaboo.optim import AdamConfig, SGDConfig
 from peekaboo.params.configs import FourierFieldConfig, RasterFieldConfig
 from peekaboo.priors.configs import StableDiffusionConfig, TinySDConfig, ToyPriorConfig
 from peekaboo.tasks.configs import FgBgGridTaskConfig, RGBATaskConfig, SegmentTaskConfig
+from peekaboo.toy.learned.configs import TrainPriorConfig
 
 SCHEMAS = {
     "method": {"method": MethodConfig, "diffseg": DiffSegConfig, "attn_gmm": AttentionGMMConfig, "daam": DAAMConfig},
@@ -54,6 +55,7 @@ def register_configs() -> None:
     register_resolvers()
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
+    store.store(name="train_prior_schema", node=TrainPriorConfig)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             store.store(group=group, name=f"schema_{name}", node=node)

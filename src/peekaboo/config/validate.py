@@ -58,6 +58,7 @@ def validate(cfg: DictConfig) -> None:
         positive(cfg, key)
     positive(cfg, "schedule.timelapse_every", 0)
     positive(cfg, "logger.live_every")
+    check_stop(cfg)
     positive(cfg, "trainer.num_workers", 0)
 
 
@@ -102,6 +103,27 @@ def validate_run_name(cfg: DictConfig) -> None:
     if not name.strip() or name.startswith(("/", "~")) or ".." in name.replace("\\", "/").split("/"):
         raise ConfigError(
             "run_name", f"must be a relative name without '..' (it names outputs/<run_name>), got {name!r}"
+        )
+
+
+def check_stop(cfg: DictConfig) -> None:
+    """``schedule.stop=converged``: its window is made of whole checks (the task says whether it can stop early)."""
+    stop = OmegaConf.select(cfg, "schedule.stop")
+    if getattr(stop, "value", stop) != "converged":
+        return
+    for key in ("every", "window"):
+        positive(cfg, f"schedule.converged.{key}")
+    for key in ("min_iterations", "tolerance"):
+        positive(cfg, f"schedule.converged.{key}", 0)
+    converged = cfg.schedule.converged
+    if converged.window % converged.every:
+        raise ConfigError(
+            "schedule.converged.window",
+            f"must be a multiple of schedule.converged.every ({converged.every}), got {converged.window}",
+        )
+    if not 0 < converged.threshold < 1:
+        raise ConfigError(
+            "schedule.converged.threshold", f"must lie strictly between 0 and 1, got {converged.threshold}"
         )
 
 

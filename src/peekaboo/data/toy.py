@@ -61,6 +61,7 @@ class ToyDataset(Dataset[Item]):
             image=image,
             prompts=[self.prompt if self.prompt is not None else scene.prompt],
             mask=scene.mask,
+            labels=scene.labels,
             display=None,
             meta={
                 "seed": seed,

@@ -45,8 +45,10 @@ class EngineResult:
     history: dict[str, torch.Tensor]  # name -> (iterations, U) on the CPU
     frames: dict[str, torch.Tensor]  # name -> (T, U, C, H, W) on the CPU
     frame_iterations: list[int]  # iteration index of each frame (frame taken before that step)
-    iterations: int
+    iterations: int  # steps of the longest unit
     seconds: float
+    unit_iterations: list[int] | None = None  # steps each unit ran, when they differ (continuous batching)
+    stopped: list[str] | None = None  # why each unit stopped (``StopReason`` values); None: all after ``iterations``
 
 
 def optimize(

@@ -47,11 +47,23 @@ class UnitRandom:
             [torch.randn(n, *shape, generator=g, device=self.device) for g, n in zip(self.step, counts, strict=False)]
         )
 
-    def randint(self, counts: Sequence[int], low: int, high: int) -> torch.Tensor:
-        """Integers uniform in [low, high] inclusive (int64)."""
+    def randint(self, counts: Sequence[int], low: int | Sequence[int], high: int | Sequence[int]) -> torch.Tensor:
+        """Integers uniform in [low, high] inclusive (int64); bounds shared, or per unit (sequences)."""
+        lows = [low] * len(counts) if isinstance(low, int) else low
+        highs = [high] * len(counts) if isinstance(high, int) else high
         return torch.cat(
             [
-                torch.randint(low, high + 1, (n,), generator=g, device=self.device)
-                for g, n in zip(self.step, counts, strict=False)
+                torch.randint(lo, hi + 1, (n,), generator=g, device=self.device)
+                for g, n, lo, hi in zip(self.step, counts, lows, highs, strict=False)
             ]
         )
+
+    @classmethod
+    def join(cls, parts: Sequence[UnitRandom]) -> UnitRandom:
+        """The streams of several batches of units as one (the same generators, not copies): draws advance them."""
+        joined = cls.__new__(cls)
+        joined.seeds = [s for part in parts for s in part.seeds]
+        joined.device = parts[0].device
+        joined.init = [g for part in parts for g in part.init]
+        joined.step = [g for part in parts for g in part.step]
+        return joined

@@ -51,6 +51,11 @@ class Scene(nn.Module):
         several units (the foreground/background grid) return their own, each parameter in exactly one group."""
         return [self.unit_parameters(unit) for unit in range(len(self.counts))]
 
+    @classmethod
+    def merge(cls, scenes: list[Scene]) -> Scene:
+        """One scene over the units of several, sharing their parameters (continuous batching)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be merged: continuous batching needs Scene.merge")
+
     def forward(self, rng: UnitRandom) -> Composites:
         raise NotImplementedError
 
@@ -83,6 +88,11 @@ class SegmentationScene(Scene):
 
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         return self.alpha.unit_parameters(unit)
+
+    @classmethod
+    def merge(cls, scenes: list[SegmentationScene]) -> SegmentationScene:
+        alpha = Parametrization.merge([s.alpha for s in scenes])
+        return cls(torch.cat([s.images for s in scenes]), alpha, scenes[0].n_backgrounds)
 
     def forward(self, rng: UnitRandom) -> Composites:
         alpha = self.alpha()  # (U, 1, H, W)

@@ -25,7 +25,7 @@ from peekaboo.guidance.term import GuidanceTerm, TermOutput
 from peekaboo.priors.configs import Precision
 from peekaboo.priors.hub import load_pretrained
 from peekaboo.priors.stable_diffusion import warn_truncated
-from peekaboo.schedules import Schedule
+from peekaboo.schedules import Iterations, Schedule
 from peekaboo.tiny import byte_tokenizer, cached_build, save_image_processor_config
 
 # OpenAI CLIP's normalisation, used when a checkpoint ships no preprocessor_config.json.
@@ -105,9 +105,12 @@ class ClipGuidance(GuidanceTerm):
         features = F.normalize(self.model.visual_projection(pooled).float(), dim=-1)
         return self.model.logit_scale.exp().float() * (features * text).sum(-1)
 
-    def __call__(self, images: torch.Tensor, text: torch.Tensor, iteration: int) -> ClipOutput:
+    def __call__(
+        self, images: torch.Tensor, text: torch.Tensor, iteration: Iterations, counts: Sequence[int] | None = None
+    ) -> ClipOutput:
+        """``iteration``: one for all images, or each unit's own with ``counts`` (images per unit)."""
         logit = self.logits(images, text)
-        return ClipOutput(loss=-self.clip_coef(iteration) * logit, logit=logit.detach())
+        return ClipOutput(loss=-self.clip_coef.at(iteration, logit, counts) * logit, logit=logit.detach())
 
     def conditioning(self, prompts: list[str]) -> tuple[torch.Tensor, None]:
         return self.embed(prompts), None
@@ -119,9 +122,9 @@ class ClipGuidance(GuidanceTerm):
         shared: torch.Tensor | None,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
     ) -> TermOutput:
-        out = self(composites.images, cond, iteration)
+        out = self(composites.images, cond, iteration, counts)
         return TermOutput(out.loss, means={"clip_logit": out.logit})
 
     @classmethod

@@ -22,7 +22,7 @@ from peekaboo.engine.scene import Composites
 from peekaboo.errors import ConfigError
 from peekaboo.guidance.term import GuidanceTerm
 from peekaboo.priors.base import DiffusionPrior
-from peekaboo.schedules import Schedule
+from peekaboo.schedules import Iterations, Schedule
 
 log = logging.getLogger("peekaboo")
 
@@ -113,10 +113,10 @@ class PeekabooObjective:
         rng: UnitRandom,
         counts: list[int],
         sample_unit: torch.Tensor,
-        iteration: int,
+        iteration: Iterations,
     ) -> ObjectiveOutput:
         """``cond``: per-sample conditioning (one row per composite), ``uncond``: shared, as from
-        :meth:`conditioning`."""
+        :meth:`conditioning`. ``iteration``: one for all units, or each unit's own (continuous batching)."""
         n_units = len(counts)
         per_unit: dict[str, torch.Tensor] = {}
         total = composites.images.new_zeros(n_units)
@@ -131,7 +131,7 @@ class PeekabooObjective:
         if composites.alpha is not None:
             alpha_sum = composites.alpha.flatten(1).sum(1)
             per_unit["alpha_mean"] = alpha_sum.detach() / composites.alpha[0].numel()
-            total = total + self.lambda_alpha(iteration) * alpha_sum
+            total = total + self.lambda_alpha.at(iteration, alpha_sum) * alpha_sum
         return ObjectiveOutput(total.sum(), per_unit)
 
 

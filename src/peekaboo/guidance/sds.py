@@ -29,7 +29,7 @@ from peekaboo.guidance.configs import Compositing, Weighting
 from peekaboo.guidance.latent_composite import LatentCompositor, resize_images
 from peekaboo.guidance.term import GuidanceTerm, TermOutput
 from peekaboo.priors.base import DiffusionPrior
-from peekaboo.schedules import Schedule
+from peekaboo.schedules import Iterations, Schedule, unit_iterations
 
 TOY_PRIOR = "peekaboo.priors.toy.ToyPrior"
 
@@ -94,7 +94,7 @@ class ScoreDistillation(GuidanceTerm):
         shared: torch.Tensor | None,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
     ) -> TermOutput:
         out = self(composites.images, cond, shared, rng, counts, iteration, composites.layers)
         return TermOutput(out.loss, sums={"sds": out.grad_sq.detach()}, means={"t": out.timesteps.float()})
@@ -141,7 +141,7 @@ class ScoreDistillation(GuidanceTerm):
         uncond: torch.Tensor,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
         layers: Layers | None = None,
     ) -> SDSOutput:
         """images (S, 3, H, W) in [0, 1]; cond (S, ...) prompt embeddings; uncond (1, ...); counts per unit.
@@ -174,19 +174,25 @@ class ScoreDistillation(GuidanceTerm):
         uncond: torch.Tensor,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
     ) -> SDSOutput:
-        """Noise the latents, one batched cond/uncond UNet call, and the surrogate loss injecting the SDS gradient."""
+        """Noise the latents, one batched cond/uncond UNet call, and the surrogate loss injecting the SDS gradient.
+
+        ``iteration``: one for all units, or each unit's own: its timestep range and guidance scale follow it."""
         prior = self.prior
-        lo, hi = timestep_bounds(self.min_step(iteration), self.max_step(iteration), prior.num_train_timesteps)
-        timesteps = rng.randint(counts, lo, hi)
+        bounds = [
+            timestep_bounds(self.min_step(i), self.max_step(i), prior.num_train_timesteps)
+            for i in unit_iterations(iteration, len(counts))
+        ]
+        timesteps = rng.randint(counts, [lo for lo, _ in bounds], [hi for _, hi in bounds])
         noise = rng.randn(counts, *latents.shape[1:])
         abar = prior.alphas_cumprod[timesteps].view(-1, *([1] * (latents.dim() - 1)))
         noisy = abar.sqrt() * latents.detach() + (1 - abar).sqrt() * noise
 
+        scale = self.guidance_scale.at(iteration, latents, counts)
         with torch.no_grad():
             eps_cfg = prior.predict_noise_cfg(
-                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, self.guidance_scale(iteration)
+                noisy, timesteps, uncond.expand(len(cond), *uncond.shape[1:]), cond, scale
             )
             w = 1 - abar if self.weighting is Weighting.sds else torch.ones_like(abar)
             grad = w * (eps_cfg - noise)

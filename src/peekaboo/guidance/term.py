@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 if TYPE_CHECKING:
     from peekaboo.engine.random import UnitRandom
     from peekaboo.engine.scene import Composites
+    from peekaboo.schedules import Iterations
 
 
 @dataclass
@@ -42,9 +43,10 @@ class GuidanceTerm(ABC):
         shared: torch.Tensor | None,
         rng: UnitRandom,
         counts: Sequence[int],
-        iteration: int,
+        iteration: Iterations,
     ) -> TermOutput:
-        """The term on the composites; ``cond`` has one row per sample (the engine indexes it by unit)."""
+        """The term on the composites; ``cond`` has one row per sample (the engine indexes it by unit).
+        ``iteration``: one for all units, or each unit's own (continuous batching: its schedules follow it)."""
 
     @classmethod  # noqa: B027 (an optional hook: most terms need no check beyond their schema)
     def check_config(cls, cfg: DictConfig, key: str) -> None:

@@ -151,6 +151,16 @@ class BilateralOperator(nn.Module):
         self.register_buffer("taps", _flat_taps(weights), persistent=False)
         self.register_buffer("transposed_taps", _flat_taps(_transposed_weights(weights)), persistent=False)
 
+    @classmethod
+    def merge(cls, operators: list[BilateralOperator]) -> BilateralOperator:
+        """One operator over the images of several (their taps stacked), for one batched filter of their units."""
+        merged = cls.__new__(cls)
+        nn.Module.__init__(merged)
+        merged.iterations, merged.fused = operators[0].iterations, operators[0].fused
+        for name in ("taps", "transposed_taps"):
+            merged.register_buffer(name, torch.cat([getattr(op, name) for op in operators]), persistent=False)
+        return merged
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.iterations == 0:
             return x

@@ -48,6 +48,15 @@ class RasterField(nn.Module):
     def unit_parameters(self, unit: int) -> list[nn.Parameter]:
         return [self.values[unit]]
 
+    @classmethod
+    def merge(cls, fields: list[RasterField]) -> RasterField:
+        """The units of several fields as one (the same parameters, not copies): one batched forward."""
+        merged = cls.__new__(cls)
+        nn.Module.__init__(merged)
+        merged.n_units = sum(f.n_units for f in fields)
+        merged.values = nn.ParameterList(p for f in fields for p in f.values)
+        return merged
+
     @torch.no_grad()
     def set_values(self, values: torch.Tensor) -> None:
         """Overwrite the raw values (U, C, H, W), e.g. with their initial bilateral blur."""
@@ -136,6 +145,20 @@ class FourierField(nn.Module):
             nlo, nhi = unit * self.hidden_layers, (unit + 1) * self.hidden_layers
             params += list(self.norm_weights[nlo:nhi]) + list(self.norm_biases[nlo:nhi])
         return params
+
+    @classmethod
+    def merge(cls, fields: list[FourierField]) -> FourierField:
+        """The units of several fields as one (the same parameters, not copies): one batched forward."""
+        first = fields[0]
+        merged = cls.__new__(cls)
+        nn.Module.__init__(merged)
+        merged.height, merged.width, merged.batchnorm = first.height, first.width, first.batchnorm
+        merged.n_layers, merged.hidden_layers = first.n_layers, first.hidden_layers
+        merged.n_units = sum(f.n_units for f in fields)
+        merged.register_buffer("features", torch.cat([f.features for f in fields]), persistent=False)
+        for name in ("weights", "biases", "norm_weights", "norm_biases"):
+            setattr(merged, name, nn.ParameterList(p for f in fields for p in getattr(f, name)))
+        return merged
 
     def _layer(self, params: nn.ParameterList, layer: int, per_unit: int) -> torch.Tensor:
         return torch.stack([params[u * per_unit + layer] for u in range(self.n_units)])

@@ -73,6 +73,16 @@ class Parametrization(nn.Module):
                 raise ConfigError(f"param.bilateral.{key}", f"must be > 0, got {bilateral[key]}")
         positive(cfg, "param.bilateral.iterations", 0)
 
+    @classmethod
+    def merge(cls, parts: list[Parametrization]) -> Parametrization:
+        """The units of several parametrizations of one kind as one, sharing their parameters (continuous
+        batching: the slots' masks in one batched forward while each unit keeps its own optimizer)."""
+        merged = cls.__new__(cls)
+        nn.Module.__init__(merged)
+        merged.field = type(parts[0].field).merge([p.field for p in parts])
+        merged.bilateral = None if parts[0].bilateral is None else BilateralOperator.merge([p.bilateral for p in parts])
+        return merged
+
     def _filter(self, logits: torch.Tensor) -> torch.Tensor:
         return logits if self.bilateral is None else self.bilateral(logits)
 

@@ -80,9 +80,12 @@ class DiffusionPrior(ABC):
         timesteps: torch.Tensor,
         uncond: torch.Tensor,
         cond: torch.Tensor,
-        guidance_scale: float,
+        guidance_scale: float | torch.Tensor,
     ) -> torch.Tensor:
         """Classifier-free guided epsilon ``eps_u + guidance_scale * (eps_c - eps_u)`` of the same noisy latents.
+
+        ``guidance_scale``: a number, or one per sample (N,) when the units of a batch are at different iterations
+        of a scheduled scale (continuous batching).
 
         By default ONE batched call on ``[noisy, noisy]`` with ``[uncond, cond]`` (as the original). Priors
         whose work mostly does not depend on the conditioning (the toy world) override it to do that work once.
@@ -91,10 +94,20 @@ class DiffusionPrior(ABC):
             torch.cat([noisy, noisy]), torch.cat([timesteps, timesteps]), torch.cat([uncond, cond])
         )
         eps_uncond, eps_cond = eps.chunk(2)
-        return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+        return eps_uncond + per_sample_scale(guidance_scale, eps_cond) * (eps_cond - eps_uncond)
 
     def to(self, device: torch.device | str) -> DiffusionPrior:
         """Move the frozen networks; priors without networks only move their tensors."""
         self.device = torch.device(device)
         self.alphas_cumprod = self.alphas_cumprod.to(self.device)
         return self
+
+
+def per_sample_scale(scale: float | torch.Tensor, like: torch.Tensor, sample_dim: int = 0) -> float | torch.Tensor:
+    """A number as is; a per-sample (N,) tensor shaped (and typed) to broadcast over ``like``, whose samples lie
+    along ``sample_dim``."""
+    if not isinstance(scale, torch.Tensor):
+        return scale
+    shape = [1] * like.dim()
+    shape[sample_dim] = -1
+    return scale.to(like.dtype).view(shape)

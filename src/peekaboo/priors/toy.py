@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from peekaboo.priors.base import DiffusionPrior, LatentDistribution
+from peekaboo.priors.base import DiffusionPrior, LatentDistribution, per_sample_scale
 from peekaboo.priors.noise_schedule import scaled_linear_alphas_cumprod
 from peekaboo.toy.shapes import rasterize, template_grid
 from peekaboo.toy.vocabulary import CLASSES, COLOURS, DEFAULT_COLOUR_SCALE, SHAPES, colour_mean, parse_prompt
@@ -129,7 +129,7 @@ class ToyPrior(DiffusionPrior):
         timesteps: torch.Tensor,
         uncond: torch.Tensor,
         cond: torch.Tensor,
-        guidance_scale: float,
+        guidance_scale: float | torch.Tensor,
     ) -> torch.Tensor:
         """Both branches from one evaluation of the components (only the class prior differs between them). The
         posterior mean is linear in the template coefficients, so the guided mixture of the two is taken before
@@ -151,7 +151,7 @@ class ToyPrior(DiffusionPrior):
         components: _Components,
         noisy: torch.Tensor,
         embeddings: torch.Tensor,
-        guidance_scale: float | None = None,
+        guidance_scale: float | torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Posterior means (B, N, 3, H, W) from the components (``_components``) and B class priors (B, N, classes);
         with ``guidance_scale`` and B = 2 (uncond, cond), the guided mean ``x_u + scale (x_c - x_u)`` (1, N, ...).
@@ -166,7 +166,7 @@ class ToyPrior(DiffusionPrior):
         logits = log_ev.view(1, n, n_colours, n_shapes, kc) + (log_prior[..., None] - math.log(kc))
         weights = torch.softmax(logits.reshape(b, n, -1), dim=-1).view(b, n, n_colours, -1)  # (B, N, colour, K)
         if guidance_scale is not None:  # x0 is linear in the weights: mix them, and form what follows once
-            weights = torch.lerp(weights[:1], weights[1:], guidance_scale)
+            weights = torch.lerp(weights[:1], weights[1:], per_sample_scale(guidance_scale, weights, sample_dim=1))
         total = weights.sum(2, keepdim=True)  # (B, N, 1, K)
         moment = self.colour_means.T @ weights  # sum_colour w mu: (B, N, channel, K)
         # coef = sum_colour w alpha = shrink * (gain * v0 * total + (1 + a * gain * v1) * moment), the scalars

@@ -59,6 +59,7 @@ class Task(ABC):
     together, and the files and record each item gets. A new task is a subclass plus a ``conf/task/`` preset."""
 
     generates_images: ClassVar[bool] = False  # True: text -> image, no input image to segment
+    stops_on_convergence: ClassVar[bool] = False  # True: schedule.stop=converged can stop its units on their masks
 
     def units(self, items: list[Item], base_seed: int) -> list[Unit]:
         return units_of(items, base_seed)
@@ -89,6 +90,13 @@ class Task(ABC):
             raise ConfigError("task", GRID_PAIR)
         if cls.generates_images:
             check_generated_image(cfg, cfg.task.name)
+        stop = OmegaConf.select(cfg, "schedule.stop")
+        if getattr(stop, "value", stop) == "converged" and not cls.stops_on_convergence:
+            raise ConfigError(
+                "schedule.stop",
+                f"'converged' stops segmentation masks (task=segment), not task={cfg.task.name}: "
+                "use schedule.stop=fixed",
+            )
 
 
 GRID_PAIR = "task=fg_bg_grid and data=fg_bg_grid (or data=fg_bg_grid_toy) go together: use experiment=fig_fg_bg_grid"

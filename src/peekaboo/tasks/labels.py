@@ -57,7 +57,7 @@ def label_artifacts(
     rec["segments"] = int(labels.max()) + 1
     if item.labels is not None:
         gt = item.labels
-        classes = num_classes or int(gt[gt != 255].max(initial=-1)) + 1
+        classes = num_classes or int(gt[gt != 255].astype(np.int64).max(initial=-1)) + 1
         pred = shown if shown.shape == gt.shape else label_map(scores, gt.shape)
         counts = hungarian_counts(pred, gt, classes)
         rec["hungarian"] = {**hungarian_scores(**counts), **counts, "num_classes": classes}

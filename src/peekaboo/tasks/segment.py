@@ -19,6 +19,7 @@ from peekaboo.data.transforms import uncrop
 from peekaboo.engine.optimize import EngineResult
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import SegmentationScene
+from peekaboo.engine.stopping import StopReason
 from peekaboo.errors import ConfigError
 from peekaboo.evaluation.metrics import SWEEP_LEVELS, score_alpha
 from peekaboo.evaluation.postprocess import PostprocessConfig
@@ -39,10 +40,13 @@ class UnitMaps:
     history: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (iterations, U) loss curves
     seconds: float = 0.0  # wall time of the whole batch
     iterations: int = 0  # optimisation steps (engine) or UNet passes per unit (baselines)
+    unit_iterations: list[int] | None = None  # steps each unit ran (engine), the length of its history
+    stopped: list[str] | None = None  # why each unit stopped (engine)
 
     @classmethod
     def from_engine(cls, result: EngineResult) -> UnitMaps:
         frames = result.frames.get("alpha")
+        n_units = result.outputs["alpha"].shape[0]
         return cls(
             alpha=result.outputs["alpha"],
             frames=frames,
@@ -50,6 +54,8 @@ class UnitMaps:
             history=result.history,
             seconds=result.seconds,
             iterations=result.iterations,
+            unit_iterations=result.unit_iterations or [result.iterations] * n_units,
+            stopped=result.stopped or [StopReason.iterations.value] * n_units,
         )
 
 
@@ -62,6 +68,8 @@ PROMPTS_DATA = "peekaboo.data.prompts.PromptsDataset"
 
 class SegmentTask(Task):
     """Builds the segmentation scene of a batch and renders each item's masks, overlays and scores."""
+
+    stops_on_convergence = True
 
     def __init__(
         self,
@@ -162,6 +170,10 @@ class SegmentTask(Task):
             shown = resize_map(alpha, size)
             masks.append(shown)
             files[prefix + "overlay.png"] = png_bytes(overlay(display, [shown]))
+            length = None if maps.unit_iterations is None else maps.unit_iterations[n]
+            curves = {name: values[:length, n : n + 1] for name, values in maps.history.items()}  # its own steps
+            if curves:
+                files[prefix + "history.csv"] = history_csv(curves, [0])
             if full_frame:
                 box, original_size = item.meta["crop_box"], item.original.shape[:2]
                 full_alpha, full_mask = self.in_original_frame(alpha, own, box, original_size)
@@ -172,23 +184,23 @@ class SegmentTask(Task):
             if self.rle:
                 shown_mask = full_mask if full_frame else binary
                 rles.append({"prompt": unit.prompt, "dir": prefix.rstrip("/") or ".", **coco_rle(shown_mask)})
-            if maps.history:
-                files[prefix + "history.csv"] = history_csv(maps.history, [n])
             if maps.frames is not None:
                 frames = maps.frames[:, n, 0].numpy()
                 files[prefix + "timelapse.gif"] = gif_bytes([to_uint8_image(np.repeat(f[None], 3, 0)) for f in frames])
             entry = {
                 "prompt": unit.prompt,
                 "dir": prefix.rstrip("/") or ".",
-                "final": {k: float(v[-1, n]) for k, v in maps.history.items()},
+                "final": {k: float(v[-1, 0]) for k, v in curves.items()},
             }
+            if maps.stopped is not None:  # the steps this unit ran and why it stopped (schedule.stop)
+                entry.update(iterations=length, stopped=maps.stopped[n])
             if not single:  # this prompt's colour in the combined overlay.png
                 entry["overlay_colour"] = OVERLAY_COLOURS[(len(masks) - 1) % len(OVERLAY_COLOURS)].astype(int).tolist()
             if item.mask is not None:
                 entry.update(self._scores(scored, own, item.mask))
             prompts.append(entry)
-            for name, values in maps.history.items():
-                history.setdefault(name, []).append(values[:, n].tolist())
+            for name, values in curves.items():
+                history.setdefault(name, []).append(values[:, 0].tolist())
         if not single:
             files["overlay.png"] = png_bytes(overlay(display, masks))
             if full_frame:

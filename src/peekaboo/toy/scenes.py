@@ -43,10 +43,12 @@ class ToyObject:
 
 @dataclass
 class ToyScene:
-    """A scene: image (3, H, W) float32 in [-1, 1] and the target's binary mask (H, W) uint8."""
+    """A scene: image (3, H, W) float32 in [-1, 1], the target's binary mask (H, W) uint8 and the object label map
+    (H, W) uint8: 0 background, 1 the target, 2... the distractors in order (for unsupervised segmenters)."""
 
     image: np.ndarray
     mask: np.ndarray
+    labels: np.ndarray
     target: ToyObject
     distractors: list[ToyObject]
     background: str
@@ -85,16 +87,17 @@ def make_scene(
     grid = template_grid(size)
     objects = _place_objects(rng, grid, size, candidates, distractors)
     image = _background(rng, background, size)
-    placed, target_soft = [], None
-    for cls, (cx, cy, obj_size) in objects:
+    placed, target_soft, labels = [], None, np.zeros((size, size), np.uint8)
+    for index, (cls, (cx, cy, obj_size)) in enumerate(objects, start=1):
         rgb = np.clip(np.array(colour_mean(cls.colour, colour_scale)) + rng.normal(0.0, colour_jitter, 3), -1, 1)
         soft = rasterize(cls.shape, [cx], [cy], [obj_size], size, size)[0]
         image = soft * rgb[:, None, None] + (1 - soft) * image
         target_soft = soft if target_soft is None else target_soft
+        labels[soft >= 0.5] = index
         placed.append(ToyObject(cls, float(cx), float(cy), float(obj_size), tuple(float(c) for c in rgb)))
     image = np.clip(image + rng.normal(0.0, pixel_noise, image.shape), -1, 1).astype(np.float32)
     mask = (target_soft >= 0.5).astype(np.uint8)
-    return ToyScene(image, mask, placed[0], placed[1:], background, int(seed))
+    return ToyScene(image, mask, labels, placed[0], placed[1:], background, int(seed))
 
 
 def _place_objects(
