@@ -94,3 +94,11 @@ def test_the_engine_names_the_diverged_units_only():
     with pytest.raises(NonFiniteError) as err:
         module.optimize_batch(items)
     assert err.value.units == [0] and "item 'scene_0000'" in str(err.value) and "scene_0001" not in str(err.value)
+
+
+def test_a_continuous_batch_names_the_diverged_item():
+    """schedule.stop=converged runs units in a continuous batch: a diverged unit is named there too, not written."""
+    module, items = module_and_items("toy", "raster", 2, "schedule.stop=converged")
+    items[1].image[:] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"diverged .* for item 'scene_0001' \(prompt '.+'\); no result"):
+        module.optimize_stream(items, slots=2)

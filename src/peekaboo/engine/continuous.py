@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 
-from peekaboo.engine.optimize import Conditioning, EngineResult, OptimizerFactory
+from peekaboo.engine.optimize import Conditioning, EngineResult, OptimizerFactory, check_finite
 from peekaboo.engine.random import UnitRandom
 from peekaboo.engine.scene import Scene
 from peekaboo.engine.stopping import ConvergenceCriterion, StopReason
+from peekaboo.errors import NonFiniteError
 from peekaboo.guidance.objective import PeekabooObjective
 
 
@@ -208,10 +209,16 @@ class ContinuousEngine:
                 name: torch.stack([*(v.float().cpu() for v in values), outputs[name][0]])
                 for name, values in r.frames.items()
             }
+        history = {name: torch.stack(values).float().cpu() for name, values in r.history.items()}
+        try:
+            check_finite({name: values[:, None] for name, values in history.items()}, outputs, True, 1)
+        except NonFiniteError as err:
+            err.key = r.job.key  # the stream names this unit's item and prompt
+            raise
         return UnitOutcome(
             key=r.job.key,
             outputs=outputs,
-            history={name: torch.stack(values).float().cpu() for name, values in r.history.items()},
+            history=history,
             frames=frames,
             frame_iterations=frame_iterations,
             iterations=r.iteration,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from peekaboo.data.base import Item
 from peekaboo.engine.continuous import ContinuousEngine, UnitJob, UnitOutcome, stack_outcomes
 from peekaboo.engine.optimize import EngineResult
+from peekaboo.errors import NonFiniteError
 from peekaboo.tasks.base import Unit
 
 JobFactory = Callable[[Item, int], tuple[list[Unit], list[UnitJob]]]  # (item, its key) -> its units and jobs
@@ -42,7 +43,11 @@ class ItemStream:
         """Step the engine (see ``ContinuousEngine.run``); the items whose units have all finished, in the order
         they finished."""
         finished = []
-        for outcome in self.engine.run(drain):
+        try:
+            outcomes = self.engine.run(drain)
+        except NonFiniteError as err:  # one unit's outcome: name its item and prompt
+            raise err.for_items([self._unit_name(*err.key)]) from None
+        for outcome in outcomes:
             key, unit = outcome.key
             pending = self.pending[key]
             pending.done[unit] = outcome
@@ -51,3 +56,7 @@ class ItemStream:
                 outcomes = [pending.done[k] for k in range(len(pending.units))]
                 finished.append((pending.item, pending.units, stack_outcomes(outcomes)))
         return finished
+
+    def _unit_name(self, key: int, unit: int) -> str:
+        pending = self.pending[key]
+        return f"item '{pending.item.item_id}' (prompt {pending.units[unit].prompt!r})"
