@@ -182,3 +182,15 @@ def test_table_experiment_writes_one_row_and_contact_sheet_per_job(tmp_path):
     assert rows[1].startswith("raster_bilateral_half,mIoU,") and rows[2].startswith("diffseg,Hungarian mIoU,")
     sheets = sorted(p.name for p in (tmp_path / "sweep").glob("contact_sheet_*.png"))
     assert sheets == ["contact_sheet_diffseg.png", "contact_sheet_raster_bilateral_half.png"]
+
+
+@pytest.mark.parametrize(("model", "working"), [("toy_sd", 32), ("sd15", 256), ("toy", 32)])
+def test_a_users_image_is_segmented_at_the_models_working_resolution(model, working):
+    """data=image/folder take model.working_resolution (toy_sd: its own 32, as its recipes were tuned), which is
+    not a constructor argument of the prior."""
+    for data in ("image", "folder"):
+        cfg = compose([f"model={model}", f"data={data}"])
+        assert cfg.data.resolution == working
+    if model == "toy_sd":
+        prior = build(cfg.model, "working_resolution", device="cpu")
+        assert prior.resolution == 32

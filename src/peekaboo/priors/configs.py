@@ -51,6 +51,8 @@ class StableDiffusionConfig:
     attention: Attention = Attention.auto  # the UNet's attention processor (see Attention)
     compile: bool = False  # torch.compile the UNet
     resolution: int = 512  # pixel size the VAE encodes (composites are resized to it)
+    # working resolution that data=image/folder give a user's image (the mask's size; the paper's 256 for SD)
+    working_resolution: int = 256
 
 
 @dataclass
