@@ -192,5 +192,5 @@ def test_a_users_image_is_segmented_at_the_models_working_resolution(model, work
         cfg = compose([f"model={model}", f"data={data}"])
         assert cfg.data.resolution == working
     if model == "toy_sd":
-        prior = build(cfg.model, "working_resolution", device="cpu")
+        prior = build(cfg.model, device="cpu")
         assert prior.resolution == 32

@@ -10,7 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from peekaboo.errors import PeekabooError
 
-BOOKKEEPING = ("name",)  # every group records its preset name for summaries and run names
+# Every group records its preset name (summaries, run names); model.working_resolution is read by the data presets.
+BOOKKEEPING = ("name", "working_resolution")
 
 
 def build(cfg: DictConfig, *drop: str, **kwargs: Any) -> Any:

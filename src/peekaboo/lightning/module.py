@@ -45,9 +45,7 @@ class PeekabooModule(PriorModule):
 
         The diffusion prior is loaded only when a term needs it (``loss=clip`` alone does not), the guide's
         models only when a bilateral filter uses the guide."""
-        prior = (
-            build(cfg.model, "working_resolution", device=device) if PeekabooObjective.needs_prior(cfg.loss) else None
-        )
+        prior = build(cfg.model, device=device) if PeekabooObjective.needs_prior(cfg.loss) else None
         guide = build(cfg.guidance_map)
         if cfg.param.bilateral is not None:
             guide.setup(device)

@@ -47,7 +47,7 @@ class PriorModule(LightningModule):
     @staticmethod
     def build(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
         """Instantiate the frozen parts once; also used outside Lightning (benchmarks, notebooks)."""
-        prior = build(cfg.model, "working_resolution", device=device)
+        prior = build(cfg.model, device=device)
         return {"prior": prior, "embeddings": EmbeddingCache(prior.embed_prompts)}
 
     @property
