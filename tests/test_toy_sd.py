@@ -45,9 +45,11 @@ def test_training_images_are_the_analytic_priors_classes():
     texts = [captions()[c] for c in caption]
     assert 0.08 < texts.count("") / 2000 < 0.12
     assert 0.17 < sum(t in SHAPES for t in texts) / 2000 < 0.23
-    named = [(i, t) for i, t in enumerate(texts[:300]) if " " in t]
-    found = classify(images[[i for i, _ in named]])
-    assert [cls.prompt for cls in found] == [t for _, t in named]
+    found = classify(images[:300])
+    named = [(f.prompt, t) for f, t in zip(found, texts[:300], strict=True) if " " in t]
+    assert [prompt for prompt, _ in named] == [t for _, t in named]
+    bare = [(f.shape, t) for f, t in zip(found, texts[:300], strict=True) if t in SHAPES]
+    assert len(bare) > 30 and all(shape == t for shape, t in bare)
 
 
 def test_scene_label_maps_mark_target_and_distractors():

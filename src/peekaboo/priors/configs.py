@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from peekaboo.toy.vocabulary import DEFAULT_COLOUR_SCALE
+from peekaboo.toy.vocabulary import ToyDistribution
 
 if TYPE_CHECKING:
     import torch
@@ -69,13 +69,9 @@ class TinySDConfig(StableDiffusionConfig):
 
 
 @dataclass
-class ToyPriorConfig:
-    """Schema of ``model=toy``."""
+class ToyPriorConfig(ToyDistribution):
+    """Schema of ``model=toy``: the distribution's parameters (sf, sg, sn, colour_scale) and the templates."""
 
     _target_: str = "peekaboo.priors.toy.ToyPrior"
     name: str = "toy"
     size: int = 32  # must equal the scenes' size (conf/model/toy.yaml follows data.size)
-    sf: float = 0.15  # object colour std
-    sg: float = 0.6  # plain background colour std
-    sn: float = 0.05  # pixel noise std
-    colour_scale: float = DEFAULT_COLOUR_SCALE

@@ -33,7 +33,7 @@ import torch
 from peekaboo.priors.base import DiffusionPrior, LatentDistribution, per_sample_scale
 from peekaboo.priors.noise_schedule import scaled_linear_alphas_cumprod
 from peekaboo.toy.shapes import rasterize, template_grid
-from peekaboo.toy.vocabulary import CLASSES, COLOURS, DEFAULT_COLOUR_SCALE, SHAPES, colour_mean, parse_prompt
+from peekaboo.toy.vocabulary import CLASSES, COLOURS, SHAPES, ToyDistribution, colour_mean, parse_prompt
 
 NEGLIGIBLE_COEF = 1e-30  # template coefficients below this are 0 (see _mix)
 
@@ -66,10 +66,10 @@ class ToyPrior(DiffusionPrior):
     def __init__(
         self,
         size: int = 32,
-        sf: float = 0.15,
-        sg: float = 0.6,
-        sn: float = 0.05,
-        colour_scale: float = DEFAULT_COLOUR_SCALE,
+        sf: float = ToyDistribution.sf,
+        sg: float = ToyDistribution.sg,
+        sn: float = ToyDistribution.sn,
+        colour_scale: float = ToyDistribution.colour_scale,
         template_sizes: tuple[float, ...] | None = None,
         template_stride: float | None = None,
         device: torch.device | str = "cpu",
@@ -198,11 +198,18 @@ class ToyPrior(DiffusionPrior):
         self, class_index: int, n: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """n clean latents (n, 3, H, W) of class ``class_index`` and their template indices in the class."""
-        shape, colour = divmod(class_index, len(COLOURS))
+        return self.draw(torch.full((n,), class_index), generator)
+
+    def draw(
+        self, classes: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One clean latent per class index in ``classes`` (n,): images (n, 3, H, W) and template indices."""
+        n = len(classes)
+        shape, colour = classes // len(COLOURS), classes % len(COLOURS)
         kc = self.templates_per_class
         picks = torch.randint(kc, (n,), generator=generator)
         masks = self.templates.cpu()[shape * kc + picks].view(n, 1, self.resolution, self.resolution)
-        mu = self.colour_means.cpu()[colour].to(self.dtype).view(1, 3, 1, 1)
+        mu = self.colour_means.cpu()[colour].to(self.dtype).view(n, 3, 1, 1)
         f = mu + self.sf * torch.randn(n, 3, 1, 1, generator=generator, dtype=self.dtype)
         g = self.sg * torch.randn(n, 3, 1, 1, generator=generator, dtype=self.dtype)
         noise = self.sn * torch.randn(n, 3, self.resolution, self.resolution, generator=generator, dtype=self.dtype)

@@ -27,6 +27,7 @@ from peekaboo.toy.learned.images import ToyImageSampler
 from peekaboo.toy.learned.sampling import load_pipeline, pipeline
 from peekaboo.toy.learned.tokenizer import toy_tokenizer
 from peekaboo.toy.learned.training import DiffusionModule, ImageBatches, ReconstructionGrid, SamplesGrid, VAEModule
+from peekaboo.toy.vocabulary import ToyDistribution
 
 GRID_SEEDS = [0, 1]
 
@@ -58,9 +59,8 @@ def train(cfg: DictConfig) -> Path:
     output = Path(cfg.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     arch, data = cfg.architecture, cfg.data
-    sampler = ToyImageSampler(
-        data.size, data.sf, data.sg, data.sn, data.colour_scale, data.bare_shape_fraction, data.empty_fraction
-    )
+    distribution = ToyDistribution(data.sf, data.sg, data.sn, data.colour_scale)
+    sampler = ToyImageSampler(distribution, data.size, data.bare_shape_fraction, data.empty_fraction)
     if cfg.init:
         pipe = load_pipeline(cfg.init)
         unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
@@ -78,7 +78,7 @@ def train(cfg: DictConfig) -> Path:
     if stage.steps > 0:
         shown = sampler.sample(12, torch.Generator().manual_seed(cfg.seed + 1000))[0]
         _trainer(cfg, "vae", stage.steps, stage.epochs, output, [ReconstructionGrid(shown, output)]).fit(
-            VAEModule(vae, stage.lr, stage.kl_weight),
+            VAEModule(vae, stage.lr, stage.kl_weight, stage.warmup_steps, stage.steps),
             _batches(sampler, stage.batch_size, stage.steps, stage.epochs, cfg.seed),
         )
         with torch.no_grad():  # unit-variance latents, as SD's 0.18215 gives for its VAE

@@ -19,6 +19,18 @@ COLOURS: tuple[str, ...] = tuple(COLOUR_CORNERS)
 DEFAULT_COLOUR_SCALE = 0.8
 
 
+@dataclass
+class ToyDistribution:
+    """The toy world's image distribution ``x = m f + (1 - m) g + n`` (object colour f ~ N(colour_scale * corner,
+    sf^2), background g ~ N(0, sg^2), pixel noise n ~ N(0, sn^2)). One definition for the analytic prior, which
+    models it exactly (``model=toy``), and the learned prior's training images, so the two cannot drift apart."""
+
+    sf: float = 0.15  # object colour std
+    sg: float = 0.6  # plain background colour std
+    sn: float = 0.05  # pixel noise std
+    colour_scale: float = DEFAULT_COLOUR_SCALE
+
+
 @dataclass(frozen=True)
 class ToyClass:
     """One class of the toy world; ``index`` is shape-major, so (shape, colour) tensors reshape directly."""
