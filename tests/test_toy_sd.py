@@ -18,13 +18,18 @@ from peekaboo.toy.learned.tokenizer import toy_tokenizer
 from peekaboo.toy.scenes import make_scene
 from peekaboo.toy.vocabulary import CLASSES, COLOURS, SHAPES
 
-# The shipped weights show the prompted colour but mostly not the shape (docs/toy_world.md: 0.396 of 96 samples
-# right, the target was 0.9); these floors guard what they do: colours, and shape + colour above chance.
-FAST_CHECK_FLOORS = {"colour": 0.75, "both": 0.25}  # 12 samples (one per class), 25 DDIM steps
-FULL_CHECK_FLOORS = {"colour": 0.90, "both": 0.35}  # 96 samples, 50 DDIM steps, CFG 7.5
+# The target for the sample check is 0.9 of the samples with the prompted shape and colour; the shipped
+# weights score 0.979 over 96 samples and 12/12 in the fast check (docs/toy_world.md).
+FAST_CHECK_FLOORS = {"colour": 0.9, "both": 0.9}  # 12 samples (one per class), 25 DDIM steps
+FULL_CHECK_FLOORS = {"colour": 0.9, "both": 0.9}  # 96 samples, 50 DDIM steps, CFG 7.5
 FEW_SCENES_FLOOR = 0.6  # raster_bilateral, the first 4 test scenes
-RASTER_BILATERAL_FLOOR = 0.75  # 16 scenes, the target (measured 0.963)
-RASTER_FLOOR = 0.50  # measured 0.557, short of the 0.60 (docs/toy_world.md)
+# 16 scenes; the targets are raster_bilateral >= 0.75 (measured 0.963) and raster >= 0.60: with the paper's
+# SGD raster measures 0.585 (the floor guards that), with Adam, which won on the tuning scenes, 0.603.
+FLOORS = {
+    "raster_bilateral": (["param=raster_bilateral"], 0.75),
+    "raster_adam": (["param=raster", "optimizer=adam"], 0.60),
+    "raster": (["param=raster"], 0.57),
+}
 GUIDANCE_ONE_CEILING = 0.2  # measured 0.000
 
 
@@ -137,9 +142,6 @@ def test_training_writes_a_loadable_pipeline_with_logs_and_grids(tmp_path):
     assert abs(prior.scaling_factor - 1.0) > 1e-6  # set from the trained VAE's latent spread
 
 
-FLOORS = {"raster_bilateral": RASTER_BILATERAL_FLOOR, "raster": RASTER_FLOOR}
-
-
 def peekaboo(tmp_path, *args):
     common = ["model=toy_sd", "data=toy", "trainer.enable_progress_bar=false", "contact_sheet=0"]
     result = run_cli([*common, *args, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path)
@@ -153,10 +155,11 @@ def test_peekaboo_segments_through_the_learned_prior_on_a_few_scenes(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("param", list(FLOORS))
-def test_toy_sd_quality_floor(tmp_path, param):
-    metrics = peekaboo(tmp_path, f"param={param}")
-    assert metrics["n"] == 16 and metrics["mIoU"] >= FLOORS[param], metrics
+@pytest.mark.parametrize("row", list(FLOORS))
+def test_toy_sd_quality_floor(tmp_path, row):
+    overrides, floor = FLOORS[row]
+    metrics = peekaboo(tmp_path, *overrides)
+    assert metrics["n"] == 16 and metrics["mIoU"] >= floor, metrics
 
 
 @pytest.mark.slow
