@@ -534,8 +534,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-scene", dest="scene", action="store_false", help="skip the toy scene timing")
     parser.add_argument(
         "--stopping-models",
-        default="toy",
-        help="models of the convergence-stopping rows, e.g. toy,toy_sd ('' skips them; default toy)",
+        default="toy,toy_sd",
+        help="models of the convergence-stopping rows ('' skips them; default toy,toy_sd: the analytic and the "
+        "trained toy prior)",
     )
     parser.add_argument(
         "--stopping-params",
