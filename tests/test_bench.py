@@ -80,7 +80,9 @@ def test_bench_runs_end_to_end_with_tiny_sizes(monkeypatch, capsys, tmp_path, pe
     assert "| workload | mode | batch |" in out and "toy world, one mask, one background, 32x32:" in out
     assert "bf16 + channels_last / fp32 =" in out and "CPU cores, freed memory " in out
     records = json.loads((tmp_path / "rows.json").read_text())
-    assert len(records) == len(rows) + 2 and all("x_baseline" in r for r in records)
+    assert len(records) == len(rows) + 4 and all("x_baseline" in r for r in records)
+    stopping = [r["workload"] for r in records[len(rows) :]]  # by default on the analytic and the trained toy prior
+    assert [w.split()[0] for w in stopping] == ["toy", "toy", "toy_sd", "toy_sd"]
     fixed, converged = records[-2:]  # the convergence-stopping rows: same scenes, fixed schedule first
     assert (fixed["mode"], converged["mode"]) == (bench.FIXED, bench.CONVERGED) and fixed["x_baseline"] == 1
     assert fixed["scenes"] == converged["scenes"] == 3 and 0 <= fixed["mIoU"] <= 1 and 0 <= converged["mIoU"] <= 1

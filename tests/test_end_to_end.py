@@ -66,6 +66,9 @@ def test_single_run_writes_every_promised_file(image_files, tmp_path, peekaboo_c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+# slow (three processes, 23 s): the fast suite keeps seeds in-process (test_parametrization) and the same outputs
+# across processes (test_scale_out's killed-run resume compares with a separate reference run)
+@pytest.mark.slow
 def test_same_seed_same_alpha_different_seed_different_alpha(image_files, tmp_path, peekaboo_cache):
     alphas = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):

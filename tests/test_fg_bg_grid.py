@@ -101,6 +101,7 @@ def shape_match(alpha, prompt):
     return float(ious.max()), float(drawn.sum() / templates[ious.argmax()].sum())
 
 
+@pytest.mark.slow  # a quality check of the figure (20 s); test_tiny_sd_grid keeps its plumbing in the fast suite
 def test_toy_world_grid_puts_each_alpha_on_its_foreground_shape(tmp_path):
     """The preset on the toy world: 3 foregrounds x 2 backgrounds, the toy tuning (200 iterations)."""
     args = ["experiment=fig_fg_bg_grid", "model=toy", "data=fg_bg_grid_toy", "trainer.enable_progress_bar=false"]

@@ -78,12 +78,22 @@ def test_two_ranks_process_an_odd_number_of_items_exactly_once(single_process_ru
     assert snapshot(run) == snapshot(single_process_run)
 
 
-def test_multirun_with_ddp_spawn_and_plain_ddp_is_refused(tmp_path):
-    sweep = [*TOY, "data.num_scenes=3", "trainer.accelerator=cpu", "trainer.devices=2", "param=raster,raster_bilateral"]
+MULTIRUN_ON_TWO_RANKS = [
+    *TOY, "data.num_scenes=3", "trainer.accelerator=cpu", "trainer.devices=2", "param=raster,raster_bilateral"
+]
+
+
+@pytest.mark.slow  # two 2-rank jobs (20 s); test_two_ranks_process_an_odd_number_of_items_exactly_once is fast
+def test_multirun_with_ddp_spawn(tmp_path):
+    sweep = MULTIRUN_ON_TWO_RANKS
     result = run_cli([*sweep, "trainer=ddp_spawn", f"hydra.sweep.dir={tmp_path}/sweep", "-m"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     for job in ("0", "1"):
         assert json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())["n"] == 3
+
+
+def test_multirun_with_plain_ddp_is_refused(tmp_path):
+    sweep = MULTIRUN_ON_TWO_RANKS
     refused = run_cli([*sweep, "trainer=ddp", f"hydra.sweep.dir={tmp_path}/refused", "-m"], cwd=tmp_path)
     assert refused.returncode == 2
     assert "trainer.strategy" in refused.stderr and "ddp_spawn" in refused.stderr
