@@ -79,6 +79,9 @@ def test_same_seed_same_alpha_different_seed_different_alpha(image_files, tmp_pa
     assert not np.allclose(alphas["a"], alphas["c"])
 
 
+# slow (9 s): sweeps' job directories are in the fast suite through test_toy_quality and test_reliability_sweep,
+# the variant record through test_variants_cli
+@pytest.mark.slow
 def test_two_job_sweep_writes_two_run_directories(image_files, tmp_path, peekaboo_cache):
     result = run_cli(
         tiny(
@@ -96,6 +99,9 @@ def test_two_job_sweep_writes_two_run_directories(image_files, tmp_path, peekabo
     assert variants == ["raster", "fourier_bilateral"]
 
 
+# slow (three processes, 22 s): the fast suite keeps skipping complete items (test_console) and redoing partial
+# or damaged ones (test_reliability_resume)
+@pytest.mark.slow
 def test_rerun_skips_complete_items_and_redoes_partial_ones(image_files, tmp_path, peekaboo_cache):
     args = tiny(image_files, f"hydra.run.dir={tmp_path}/run")
     assert run_cli(args, cwd=tmp_path).returncode == 0
