@@ -21,39 +21,16 @@ ARCHITECTURE_VERSION = 1
 
 
 def _build(directory: Path, seed: int) -> None:
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    from peekaboo.toy.learned.architecture import TextArchitecture, VAEArchitecture, build_text_encoder, build_vae
 
     tokenizer = byte_tokenizer()
-    vocab = tokenizer.get_vocab()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=len(vocab),
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                max_position_embeddings=77,
-                bos_token_id=vocab["<|startoftext|>"],
-                eos_token_id=vocab["<|endoftext|>"],
-                pad_token_id=vocab["<|endoftext|>"],
-                projection_dim=32,
-            )
-        )
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            latent_channels=4,
-            layers_per_block=1,
-            norm_num_groups=8,
-            block_out_channels=(8, 16, 32, 32),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            sample_size=64,
-            scaling_factor=0.18215,
-        )
+        text = TextArchitecture(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+        text_encoder = build_text_encoder(text, tokenizer)
+        vae = build_vae(VAEArchitecture(block_out_channels=[8, 16, 32, 32], norm_num_groups=8), size=64)
         unet = UNet2DConditionModel(
             sample_size=8,
             in_channels=4,
